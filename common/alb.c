@@ -1,0 +1,1 @@
+/* alb.c: placeholder until its module lands (see the header). */

@@ -1,0 +1,1 @@
+/* awsenv.c: placeholder until its module lands (see the header). */

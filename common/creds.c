@@ -1,0 +1,1 @@
+/* creds.c: placeholder until its module lands (see the header). */

@@ -1,0 +1,1 @@
+/* httputil.c: placeholder until its module lands (see the header). */

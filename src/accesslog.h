@@ -1,0 +1,1 @@
+/* accesslog.h: placeholder until its module lands. */

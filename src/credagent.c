@@ -1,0 +1,1 @@
+/* credagent.c: placeholder until its module lands (see credstore.h). */

@@ -1,0 +1,1 @@
+/* credstore.c: placeholder until its module lands (see credstore.h). */

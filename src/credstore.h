@@ -1,0 +1,45 @@
+/*
+ * credstore.h: AWS credentials, region and instance identity shared by all
+ * processes of the daemon. One credentials agent process (forked by the
+ * master, supervised like a worker) resolves the provider chain (creds.h),
+ * refreshes temporary credentials ahead of expiry with back-off, and
+ * publishes the result into a shared memory segment created before the
+ * workers are forked. Workers read it without blocking and without system
+ * calls; when what they find has expired they poke the agent and park the
+ * request until a new generation appears or the invoke budget runs out.
+ * So a fleet host makes one IMDS/STS/ECS call per refresh, not one per
+ * worker.
+ */
+#ifndef SSP_CREDSTORE_H
+#define SSP_CREDSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "creds.h"
+
+struct config;
+
+/* Master: create the shared segment (before forking anything). 0 or -1. */
+int credstore_init(void);
+/* Master: settings that change on reload (region key, timeouts). */
+void credstore_configure(const struct config *);
+/* Master: fork the agent; returns its pid, or -1. */
+int credstore_spawn_agent(const struct config *);
+
+/*
+ * Worker: copy the current credentials into out (clear it afterwards).
+ * Returns 0 when valid ones are there; -1 otherwise, with err naming the
+ * problem ("no AWS credentials found: tried environment, ...").
+ */
+int credstore_get(struct aws_creds *out, char *err, size_t errlen);
+/* Worker: the region to call (ARN > config > env > profile > IMDS); NULL with err when unknown. */
+const char *credstore_region(char *buf, size_t len, char *err, size_t errlen);
+/* Worker: instance id from IMDS ("" until known or when IMDS is absent). */
+const char *credstore_instance_id(char *buf, size_t len);
+/* Worker: ask the agent to refresh now (expired credentials). */
+void credstore_request_refresh(void);
+/* A counter that changes whenever new credentials are published. */
+uint64_t credstore_generation(void);
+
+#endif

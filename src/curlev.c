@@ -1,0 +1,1 @@
+/* curlev.c: placeholder until its module lands. */

@@ -1,0 +1,1 @@
+/* curlev.h: placeholder until its module lands. */

@@ -1,0 +1,1 @@
+/* invoke.c: placeholder until its module lands. */

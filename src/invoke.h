@@ -1,0 +1,1 @@
+/* invoke.h: placeholder until its module lands. */

@@ -1,0 +1,1 @@
+/* master.c: placeholder until its module lands. */

@@ -1,0 +1,1 @@
+/* worker.c: placeholder until its module lands. */

@@ -1,0 +1,212 @@
+"""Shared fixtures for the integration tests (pgbouncer-style: real processes
+on loopback, one test file per concern).
+
+Environment (set by tests/Makefile.am, or by hand when running one file):
+  SSP_DAEMON     the daemon binary        SSP_BOOTSTRAP  the function binary
+  SSP_SRCDIR     the source tree          SSP_BUILDDIR   the build tree
+  SSP_SHARED     ../shared (test vectors, ALB samples); may be absent
+
+Run one file by hand:  cd tests && make check TESTS=integration/test_x.py
+or:  SSP_DAEMON=... python3 tests/integration/test_x.py -v
+
+A test file calls harness.main(): it runs unittest, prints a closing
+"N passed, N failed, N skipped" line and exits 0, 1, or 77 when every test
+was skipped (automake then reports SKIP, never PASS).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SRCDIR = os.environ.get("SSP_SRCDIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILDDIR = os.environ.get("SSP_BUILDDIR", SRCDIR)
+DAEMON = os.environ.get("SSP_DAEMON", os.path.join(BUILDDIR, "src", "ssm-sign-proxy"))
+BOOTSTRAP = os.environ.get("SSP_BOOTSTRAP", os.path.join(BUILDDIR, "lambda", "bootstrap"))
+SHARED = os.environ.get("SSP_SHARED", os.path.join(SRCDIR, "..", "shared"))
+
+# Sanitizer settings for every process a test starts: any report is a failure.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=23:log_exitcode=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=23",
+    "LSAN_OPTIONS": "exitcode=23",
+}
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def shared_path(*parts):
+    """Path under ../shared, or skip the calling test visibly when absent."""
+    p = os.path.join(SHARED, *parts)
+    if not os.path.exists(p):
+        raise unittest.SkipTest("../shared is absent (%s): shared test data unavailable" % p)
+    return p
+
+
+def free_port(host="127.0.0.1"):
+    """A port that was free a moment ago (bind to 0, read it, close)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    """Wait until something accepts on host:port; fail if proc dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("process exited with %s before listening on %s:%d"
+                                 % (proc.returncode, host, port))
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError("nothing listening on %s:%d after %.1fs" % (host, port, timeout))
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def clean_env(extra=None):
+    """A minimal environment for a child: no proxies, no AWS settings from the
+    developer's shell, sanitizer options on."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    env.update(SANITIZER_ENV)
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Proc:
+    """A child process whose stderr goes to a file, checked for sanitizer
+    reports when it is stopped."""
+
+    def __init__(self, argv, env=None, cwd=None, name=None, logdir=None):
+        self.argv = list(argv)
+        self.name = name or os.path.basename(argv[0])
+        self.logdir = logdir or tempfile.mkdtemp(prefix="ssp-log-")
+        self.log_path = os.path.join(self.logdir, "%s-%d.log" % (self.name, int(time.time() * 1000) % 10**8))
+        self.log = open(self.log_path, "wb")
+        self.p = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                  stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.p.pid
+
+    def poll(self):
+        return self.p.poll()
+
+    @property
+    def returncode(self):
+        return self.p.returncode
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, sig)
+
+    def wait(self, timeout=10.0):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stop gracefully; kill the whole group if it does not go. Returns
+        the exit code (None if it had to be killed)."""
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            if self.wait(timeout) is None:
+                try:
+                    os.killpg(self.p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.p.wait()
+                self.log.close()
+                return None
+        # Children of the group (workers) must be gone too.
+        try:
+            os.killpg(self.p.pid, 0)
+            time.sleep(0.2)
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.log.close()
+        return self.p.returncode
+
+    def sanitizer_reports(self):
+        out = self.output()
+        return [line for line in out.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
+
+
+class TestCase(unittest.TestCase):
+    """Base class: tracks processes and temp dirs and cleans them up; fails a
+    test whose processes printed a sanitizer report."""
+
+    def setUp(self):
+        self._procs = []
+        self.tmp = tempfile.mkdtemp(prefix="ssp-test-")
+
+    def start(self, argv, **kw):
+        kw.setdefault("logdir", self.tmp)
+        p = Proc(argv, **kw)
+        self._procs.append(p)
+        return p
+
+    def tearDown(self):
+        reports = []
+        for p in reversed(self._procs):
+            p.stop()
+            reports += ["%s: %s" % (p.name, r) for r in p.sanitizer_reports()]
+        if reports:
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports[:20]))
+
+
+class _Result(unittest.TextTestResult):
+    pass
+
+
+def main():
+    """Run the calling module's tests; exit 0/1, or 77 when all skipped."""
+    verbosity = 2
+    loader = unittest.TestLoader()
+    module = sys.modules["__main__"]
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        suite = loader.loadTestsFromNames(sys.argv[1:], module)
+    else:
+        suite = loader.loadTestsFromModule(module)
+    runner = unittest.TextTestRunner(verbosity=verbosity, stream=sys.stdout, resultclass=_Result)
+    result = runner.run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    sys.stdout.flush()
+    if failed:
+        sys.exit(1)
+    if result.testsRun > 0 and skipped == result.testsRun:
+        sys.exit(77)
+    if result.testsRun == 0:
+        print("no tests ran")
+        sys.exit(1)
+    sys.exit(0)
