@@ -1,0 +1,130 @@
+/*
+ * config.h: the daemon's configuration (/etc/ssm-sign-proxy.yaml) and its
+ * command-line overrides. Every key is declared once in the table in
+ * config.c (name, type, default, check, documentation); this struct is where
+ * the values land. Durations are seconds (fractions allowed), sizes bytes.
+ */
+#ifndef SSP_CONFIG_H
+#define SSP_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "kvlist.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/ssm-sign-proxy.yaml"
+
+struct config_listen {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char text[80]; /* as written: "127.0.0.1:8000", "[::1]:8000", ":8000" */
+};
+
+struct config_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int prefix;
+};
+
+struct config_cache_host {
+	char *host;
+	double ttl;
+	int private_ok; /* store Cache-Control: private */
+	int cookies_ok; /* store responses with Set-Cookie */
+};
+
+struct config {
+	char *path; /* file it came from, or NULL */
+
+	char *function_name; /* name, name:alias, partial or full ARN; NULL = unconfigured */
+	char *region;        /* the region key; NULL when absent */
+	char *egress_proxy;  /* proxy for the daemon's own AWS calls; NULL = none */
+
+	struct config_listen *listen;
+	size_t nlisten;
+	struct config_cidr *allow;
+	size_t nallow;
+
+	int workers;         /* resolved: "auto" becomes the CPU count */
+	char *user;          /* run workers as; NULL = stay as started */
+	char *pid_file;      /* NULL = none */
+	int log_level;       /* enum log_level */
+	char *access_log;    /* path, "syslog" or "off" */
+	int forwarded_for;
+
+	struct {
+		double client_header;
+		double client_body;
+		double keepalive;
+		double invoke;   /* whole budget for one request, retries included */
+		double connect;  /* TCP/TLS connect to the Lambda endpoint */
+		double shutdown; /* grace for in-flight requests on stop/reload */
+	} timeouts;
+
+	struct {
+		size_t max_body;
+		size_t max_header;
+		int max_connections; /* per worker */
+		int max_inflight;    /* invocations per worker */
+	} limits;
+
+	struct {
+		int attempts;      /* invoke attempts in all, first included */
+		double base;       /* first back-off, seconds */
+		double cap;        /* largest back-off, seconds */
+		double respawn;    /* first worker respawn back-off, seconds */
+		double respawn_cap;
+	} retry;
+
+	struct {
+		double refresh_ahead; /* refresh temporary credentials this long before expiry */
+		double retry;         /* first back-off after a failed refresh */
+		double retry_cap;
+		double timeout;       /* per credential HTTP call */
+		int imds_attempts;
+	} credentials;
+
+	struct {
+		double ttl;
+		double negative_ttl;
+		double lock_timeout;
+		size_t max_size;
+		struct config_cache_host *hosts;
+		size_t nhosts;
+	} cache;
+
+	struct {
+		char *command;            /* NULL = invoke AWS Lambda */
+		struct kvlist environment;
+		int concurrency;
+		double timeout;
+	} local_function;
+};
+
+/* Overrides from the command line (the original Go tool's flags). */
+struct config_cli {
+	const char *config_path; /* -c; NULL = default */
+	int config_path_given;
+	const char *function_name; /* -function-name */
+	const char *address;       /* -address / -addr */
+	int test_only;             /* -t */
+};
+
+/*
+ * Parse argv. Returns 0 to go on, 1 when it printed help or the version and
+ * the program should exit 0, -1 on a usage error (message in err).
+ */
+int config_parse_args(int argc, char **argv, struct config_cli *, char *err, size_t errlen);
+void config_usage(FILE *);
+
+/*
+ * Load the file named by cli (or the default), apply cli overrides and
+ * validate. Returns NULL with err set to "FILE:LINE: KEY: message" on error.
+ */
+struct config *config_load(const struct config_cli *, char *err, size_t errlen);
+void config_free(struct config *);
+/* Does addr (a client address) match the allow list? */
+int config_allowed(const struct config *, const struct sockaddr *addr);
+
+#endif
