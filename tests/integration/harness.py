@@ -16,6 +16,7 @@ was skipped (automake then reports SKIP, never PASS).
 
 import os
 import signal
+import signal as _signal
 import socket
 import subprocess
 import sys
@@ -128,7 +129,7 @@ class Proc:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+    def stop(self, sig=_signal.SIGTERM, timeout=10.0):
         """Stop gracefully; kill the whole group if it does not go. Returns
         the exit code (None if it had to be killed)."""
         if self.p.poll() is None:
