@@ -1,1 +1,32 @@
-/* master.h: placeholder until its module lands. */
+/*
+ * master.h: the master process (nginx's cycle): binds the listening
+ * sockets, forks and supervises the workers and the credentials agent, and
+ * owns every signal the daemon answers to.
+ *
+ * Signals, for operators (kill -s SIG $(cat pid_file)):
+ *   SIGHUP          re-read the configuration; new workers start with it and
+ *                   the old ones retire gracefully (an invalid file is
+ *                   logged and the daemon keeps running as it was)
+ *   SIGTERM/SIGINT  stop: workers stop accepting, finish what is in flight
+ *                   (at most timeouts.shutdown), then everything exits 0
+ *   SIGUSR1         reopen the access log (after rotating it)
+ *
+ * Between master and worker (see worker.h): SIGQUIT retires a worker
+ * (reload), SIGTERM stops it (shutdown), SIGUSR1 reopens its access log.
+ */
+#ifndef SSP_MASTER_H
+#define SSP_MASTER_H
+
+struct config;
+struct config_cli;
+
+/*
+ * Run the master until it is stopped. Takes ownership of conf; cli must
+ * live as long (SIGHUP loads the configuration again from it). Returns the
+ * process's exit code: the master's (0 after a clean stop, 1 when it could
+ * not start), or, in a forked worker, which returns here too so that main()
+ * tears down what it set up, the worker's.
+ */
+int master_run(const struct config_cli *cli, struct config *conf);
+
+#endif
