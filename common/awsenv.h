@@ -12,13 +12,17 @@
 #include <curl/curl.h>
 
 /* Base URL without trailing slash for service ("lambda", "ssm", "sts") in
- * region: the override or https://{service}.{region}.amazonaws.com. Caller frees. */
+ * region: the override (AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL) or
+ * https://{service}.{region}.amazonaws.com (region NULL: us-east-1). Caller frees. */
 char *awsenv_endpoint(const char *service, const char *region);
-/* The CA bundle path to use, or NULL to use libcurl's compiled-in default. */
+/* The CA bundle path to use (AWS_CA_BUNDLE, SSL_CERT_FILE, then the first
+ * readable of the distributions' bundles), or NULL to use libcurl's
+ * compiled-in default. Points into the environment or static storage. */
 const char *awsenv_ca_bundle(void);
 /* AWS_REGION, then AWS_DEFAULT_REGION; NULL when neither is set. */
 const char *awsenv_region_from_env(void);
-/* The region of an ARN ("arn:aws:lambda:REGION:..."); 0 on success. */
+/* The region of an ARN ("arn:aws:lambda:REGION:ACCOUNT:function:NAME"); 0 on
+ * success, -1 when arn is not an ARN with a region or buf (len) is too small. */
 int awsenv_region_from_arn(const char *arn, char *buf, size_t len);
 /* Apply defaults to an easy handle for an AWS call: no proxy unless
  * egress_proxy is given, the CA bundle, no signals. */

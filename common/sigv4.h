@@ -18,8 +18,14 @@ struct sigv4_input {
 	 * canonical URI is this path normalized (when normalize is set) and
 	 * URI-encoded again, as every service but S3 expects. */
 	const char *path;
-	const char *query;           /* raw query string without '?', or NULL */
-	const struct kvlist *headers; /* the headers that will be sent; must include Host */
+	/* Raw query string without '?', or NULL. Keys and values are decoded and
+	 * encoded again ('+' is a literal plus), so any valid escaping signs the same. */
+	const char *query;
+	/* The headers that will be sent; must include Host. All are signed but
+	 * the ones proxies and clients rewrite (hop-by-hop, Expect, User-Agent,
+	 * X-Amzn-Trace-Id), as botocore does. An X-Amz-Date here is used as the
+	 * signing time instead of when. */
+	const struct kvlist *headers;
 	const void *body;
 	size_t body_len;
 	const char *payload_hash;    /* hex SHA-256 of the body, or NULL to compute it */
@@ -39,7 +45,8 @@ struct sigv4_output {
 };
 
 /*
- * Sign. The signer adds X-Amz-Date (when the input headers lack it) and
+ * Sign. The output's strings are owned by out (sigv4_output_free). The
+ * signer adds X-Amz-Date (when the input headers lack it) and
  * X-Amz-Security-Token (when the credentials have a session token and the
  * headers lack it) to what it signs; the caller must send them too:
  * sigv4_apply() adds Authorization, X-Amz-Date and X-Amz-Security-Token to a
