@@ -51,21 +51,27 @@ class SigV4Botocore(harness.TestCase):
         auth, amz_date = p.stdout.decode().splitlines()[:2]
         return auth, amz_date, err
 
-    def botocore(self, method, host, path, query, headers, body, region, service, token):
+    def botocore(self, method, host, path, query, params, headers, body, region, service,
+                 token):
         url = "https://%s%s" % (host, path) + ("?" + query if query else "")
-        req = AWSRequest(method=method, url=url, data=body,
+        req = AWSRequest(method=method, url=url, data=body, params=params,
                          headers=dict([("Host", host)] + list(headers)))
         auth = botocore.auth.SigV4Auth(Credentials(AK, SK, token), service, region)
         with mock.patch.object(botocore.auth, "get_current_datetime", return_value=WHEN):
             auth.add_auth(req)
-        return req.headers["Authorization"], req.headers["X-Amz-Date"], auth.canonical_request(req)
+        creq = auth.canonical_request(req)
+        return req.headers["Authorization"], req.headers["X-Amz-Date"], creq
 
     def check(self, method, host, path, query=None, headers=(), body=b"",
-              region="us-east-1", service="lambda", token=None):
+              region="us-east-1", service="lambda", token=None, params=None):
+        """Sign with both. botocore takes a query in the URL as already
+        canonical; params (decoded pairs) it encodes itself. We are given
+        the raw query on the wire in both cases."""
         ours, our_date, our_creq = self.ours(method, host, path, query, headers, body,
                                              region, service, token)
-        theirs, their_date, their_creq = self.botocore(method, host, path, query, headers,
-                                                       body, region, service, token)
+        theirs, their_date, their_creq = self.botocore(
+            method, host, path, None if params else query, params, headers, body, region,
+            service, token)
         self.assertEqual(our_date, their_date)
         self.assertEqual(ours, theirs, "canonical requests:\nours:\n%s\nbotocore:\n%s"
                          % (our_creq, their_creq))
@@ -92,10 +98,17 @@ class SigV4Botocore(harness.TestCase):
                    query="Qualifier=prod", region="eu-west-1",
                    headers=[("X-Amz-Log-Type", "Tail")], body=b"{}")
 
-    def test_query_sorting_and_escapes(self):
+    def test_query_sorting(self):
         self.check("GET", "lambda.us-east-1.amazonaws.com",
                    "/2015-03-31/functions/foo%3Aprod/configuration",
-                   query="b=2&a=x%20y&a=%7E&A=1&c=")
+                   query="b=2&a=x%20y&a=%2B&A=1&c=&%E1%88%B4=~")
+
+    def test_query_non_canonical_escapes(self):
+        # On the wire: %7e for "~", a literal "+", raw UTF-8. We decode and
+        # encode again; botocore encodes the decoded pairs itself.
+        self.check("GET", "lambda.us-east-1.amazonaws.com", "/2015-03-31/functions",
+                   query="Marker=%7e&a=x+y&b=%e1%88%b4",
+                   params=[("Marker", "~"), ("a", "x+y"), ("b", "\u1234")])
 
     def test_ssm_json_post(self):
         body = (b'{"Path":"/ssp/api.example.com","Recursive":true,'
