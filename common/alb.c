@@ -1,1 +1,547 @@
-/* alb.c: placeholder until its module lands (see the header). */
+/*
+ * alb.c: the ALB <-> Lambda target JSON format, both directions, with
+ * jansson. The daemon encodes requests and decodes responses; the function
+ * decodes requests (the daemon's, or a real ALB's) and encodes responses.
+ *
+ * Query keys and values are never decoded: they travel exactly as the
+ * client sent them, as an ALB passes them. Bodies that are not valid UTF-8
+ * travel base64-encoded with isBase64Encoded set.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "alb.h"
+#include "httputil.h"
+#include "xmalloc.h"
+
+void
+alb_request_init(struct alb_request *r)
+{
+	memset(r, 0, sizeof *r);
+	kvlist_init(&r->query);
+	kvlist_init(&r->headers);
+}
+
+void
+alb_request_free(struct alb_request *r)
+{
+	free(r->method);
+	free(r->path);
+	kvlist_free(&r->query);
+	kvlist_free(&r->headers);
+	free(r->body);
+	free(r->target_group_arn);
+	free(r->instance_hostname);
+	free(r->instance_id);
+	alb_request_init(r);
+}
+
+void
+alb_response_init(struct alb_response *r)
+{
+	memset(r, 0, sizeof *r);
+	kvlist_init(&r->headers);
+}
+
+void
+alb_response_free(struct alb_response *r)
+{
+	free(r->status_description);
+	kvlist_free(&r->headers);
+	free(r->body);
+	alb_response_init(r);
+}
+
+static int
+alb_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/*
+ * A JSON string for bytes that should be text. JSON strings must be UTF-8;
+ * a header or query byte outside it (obs-text) is taken as ISO-8859-1, the
+ * charset HTTP/1.1 historically gave such bytes, and converted, so that the
+ * event can always be built.
+ */
+static json_t *
+alb_text(const char *s)
+{
+	size_t len = strlen(s), i;
+	char *u, *p;
+	json_t *j;
+
+	if (http_is_valid_utf8((const unsigned char *)s, len))
+		return json_stringn(s, len);
+	u = p = xmalloc(len * 2 + 1);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x80)
+			*p++ = (char)c;
+		else {
+			*p++ = (char)(0xc0 | c >> 6);
+			*p++ = (char)(0x80 | (c & 0x3f));
+		}
+	}
+	j = json_stringn(u, (size_t)(p - u));
+	free(u);
+	return j;
+}
+
+/* Set body and isBase64Encoded: text when valid UTF-8, else base64. */
+static void
+alb_set_body(json_t *o, const unsigned char *body, size_t len)
+{
+	char *b64;
+
+	if (len == 0 || body == NULL) {
+		json_object_set_new(o, "body", json_string(""));
+		json_object_set_new(o, "isBase64Encoded", json_false());
+	} else if (http_is_valid_utf8(body, len)) {
+		json_object_set_new(o, "body", json_stringn((const char *)body, len));
+		json_object_set_new(o, "isBase64Encoded", json_false());
+	} else {
+		b64 = http_base64_encode(body, len, NULL);
+		json_object_set_new(o, "body", json_string(b64));
+		json_object_set_new(o, "isBase64Encoded", json_true());
+		free(b64);
+	}
+}
+
+/* The key of o equal to name ignoring case, or NULL. */
+static const char *
+alb_find_key(json_t *o, const char *name)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v)
+	{
+		if (strcasecmp(k, name) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+/*
+ * Add a list to the single-value object (last value wins) and the
+ * multi-value object (values in order). Names are grouped ignoring case
+ * when fold is set (headers), exactly otherwise (query keys). lower_names
+ * turns header names to lower case, as an ALB sends them.
+ */
+static void
+alb_add_list(json_t *single, json_t *multi, const struct kvlist *l, int fold, int lower_names)
+{
+	const char *key;
+	char *name, *p;
+	json_t *arr;
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		name = xstrdup(l->v[i].name);
+		if (lower_names)
+			for (p = name; *p != '\0'; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+		/* JSON keys must be UTF-8 too; see alb_text(). */
+		if (!http_is_valid_utf8((const unsigned char *)name, strlen(name))) {
+			json_t *t = alb_text(name);
+
+			free(name);
+			name = xstrdup(json_string_value(t));
+			json_decref(t);
+		}
+		/* Group under the first spelling seen (a copy: the object owns its keys). */
+		key = fold ? alb_find_key(multi != NULL ? multi : single, name) : NULL;
+		if (key != NULL) {
+			p = xstrdup(key);
+			free(name);
+			name = p;
+		}
+		key = name;
+		if (single != NULL)
+			json_object_set_new(single, key, alb_text(l->v[i].value));
+		if (multi != NULL) {
+			arr = json_object_get(multi, key);
+			if (arr == NULL) {
+				arr = json_array();
+				json_object_set_new(multi, key, arr);
+			}
+			json_array_append_new(arr, alb_text(l->v[i].value));
+		}
+		free(name);
+	}
+}
+
+static char *
+alb_dump(json_t *o, size_t *len)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	if (s == NULL)
+		abort(); /* only out of memory: every value above is valid */
+	if (len != NULL)
+		*len = strlen(s);
+	return s;
+}
+
+char *
+alb_request_encode(const struct alb_request *r, size_t *len)
+{
+	json_t *o = json_object(), *ctx = json_object(), *sub, *single, *multi;
+
+	if (r->instance_hostname != NULL || r->instance_id != NULL) {
+		sub = json_object();
+		if (r->instance_hostname != NULL)
+			json_object_set_new(sub, "hostname", alb_text(r->instance_hostname));
+		if (r->instance_id != NULL)
+			json_object_set_new(sub, "instance_id", alb_text(r->instance_id));
+		json_object_set_new(ctx, "instance", sub);
+	}
+	if (r->target_group_arn != NULL) {
+		sub = json_object();
+		json_object_set_new(sub, "targetGroupArn", alb_text(r->target_group_arn));
+		json_object_set_new(ctx, "elb", sub);
+	}
+	json_object_set_new(o, "requestContext", ctx);
+	json_object_set_new(o, "httpMethod", alb_text(r->method != NULL ? r->method : "GET"));
+	json_object_set_new(o, "path", alb_text(r->path != NULL ? r->path : "/"));
+
+	single = json_object();
+	multi = json_object();
+	alb_add_list(single, multi, &r->query, 0, 0);
+	json_object_set_new(o, "queryStringParameters", single);
+	json_object_set_new(o, "multiValueQueryStringParameters", multi);
+
+	single = json_object();
+	multi = json_object();
+	alb_add_list(single, multi, &r->headers, 1, 1);
+	json_object_set_new(o, "headers", single);
+	json_object_set_new(o, "multiValueHeaders", multi);
+
+	alb_set_body(o, r->body, r->body_len);
+	return alb_dump(o, len);
+}
+
+char *
+alb_response_encode(const struct alb_response *r, size_t *len)
+{
+	json_t *o = json_object(), *h = json_object();
+	char *desc;
+
+	json_object_set_new(o, "statusCode", json_integer(r->status));
+	if (r->status_description != NULL)
+		json_object_set_new(o, "statusDescription", alb_text(r->status_description));
+	else {
+		xasprintf(&desc, "%d %s", r->status, http_reason(r->status));
+		json_object_set_new(o, "statusDescription", json_string(desc));
+		free(desc);
+	}
+	/*
+	 * The single-value form can hold one value per name: a repeated header
+	 * keeps its last value (as the daemon's events do). A function that
+	 * must send two Set-Cookie headers answers in the multi-value form.
+	 */
+	if (r->multi_value) {
+		alb_add_list(NULL, h, &r->headers, 1, 0);
+		json_object_set_new(o, "multiValueHeaders", h);
+	} else {
+		alb_add_list(h, NULL, &r->headers, 1, 0);
+		json_object_set_new(o, "headers", h);
+	}
+	alb_set_body(o, r->body, r->body_len);
+	return alb_dump(o, len);
+}
+
+/* A header value as a string: functions written in JavaScript send numbers. */
+static int
+alb_scalar(json_t *v, char *buf, size_t len, const char **out)
+{
+	if (json_is_string(v))
+		*out = json_string_value(v);
+	else if (json_is_integer(v)) {
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*out = buf;
+	} else if (json_is_real(v)) {
+		snprintf(buf, len, "%.17g", json_real_value(v));
+		*out = buf;
+	} else if (json_is_boolean(v))
+		*out = json_is_true(v) ? "true" : "false";
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * Read a single- or multi-value object into l. null members (and a null
+ * object) are skipped; a value that is neither a string nor a scalar is an
+ * error naming the field.
+ */
+static int
+alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *err, size_t errlen)
+{
+	const char *k, *s;
+	char buf[64];
+	json_t *v, *e;
+	size_t i;
+
+	if (o == NULL || json_is_null(o))
+		return 0;
+	if (!json_is_object(o))
+		return alb_error(err, errlen, "%s is not an object", field);
+	json_object_foreach(o, k, v)
+	{
+		if (json_is_null(v))
+			continue;
+		if (multi && json_is_array(v)) {
+			json_array_foreach(v, i, e)
+			{
+				if (json_is_null(e))
+					continue;
+				if (alb_scalar(e, buf, sizeof buf, &s) == -1)
+					return alb_error(err, errlen, "%s.%s[%zu] is not a string",
+					                 field, k, i);
+				kvlist_add(l, k, s);
+			}
+			continue;
+		}
+		/* A single value where a list belongs is taken as a list of one. */
+		if (alb_scalar(v, buf, sizeof buf, &s) == -1)
+			return alb_error(err, errlen, "%s.%s is not a string", field, k);
+		kvlist_add(l, k, s);
+	}
+	return 0;
+}
+
+/* Read body and isBase64Encoded of o. */
+static int
+alb_read_body(json_t *o, unsigned char **body, size_t *body_len, char *err, size_t errlen)
+{
+	json_t *b = json_object_get(o, "body"), *b64 = json_object_get(o, "isBase64Encoded");
+	const char *s;
+	size_t n;
+
+	*body = NULL;
+	*body_len = 0;
+	if (b == NULL || json_is_null(b))
+		return 0;
+	if (!json_is_string(b))
+		return alb_error(err, errlen, "body is not a string");
+	if (b64 != NULL && !json_is_null(b64) && !json_is_boolean(b64))
+		return alb_error(err, errlen, "isBase64Encoded is not a boolean");
+	s = json_string_value(b);
+	n = json_string_length(b);
+	if (json_is_true(b64)) {
+		*body = http_base64_decode(s, n, body_len);
+		if (*body == NULL)
+			return alb_error(err, errlen, "body is not valid base64");
+		if (*body_len == 0) {
+			free(*body);
+			*body = NULL;
+		}
+		return 0;
+	}
+	if (n > 0) {
+		*body = xmalloc(n + 1);
+		memcpy(*body, s, n);
+		(*body)[n] = '\0';
+		*body_len = n;
+	}
+	return 0;
+}
+
+static json_t *
+alb_load(const char *json, size_t len, const char *what, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	o = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (o == NULL) {
+		alb_error(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what,
+		          jerr.text, jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		alb_error(err, errlen, "%s is not a JSON object", what);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* An optional string member: NULL when missing or null, -1 when not a string. */
+static int
+alb_opt_string(json_t *o, const char *key, char **out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+int
+alb_request_decode(const char *json, size_t len, struct alb_request *r, char *err, size_t errlen)
+{
+	json_t *o, *ctx, *sub, *mv;
+
+	alb_request_init(r);
+	if ((o = alb_load(json, len, "event", err, errlen)) == NULL)
+		return -1;
+	if (alb_opt_string(o, "httpMethod", &r->method) == -1 || r->method == NULL ||
+	    *r->method == '\0') {
+		alb_error(err, errlen, "event has no httpMethod string");
+		goto fail;
+	}
+	if (alb_opt_string(o, "path", &r->path) == -1) {
+		alb_error(err, errlen, "path is not a string");
+		goto fail;
+	}
+	if (r->path == NULL)
+		r->path = xstrdup("/");
+
+	/* The multi-value forms carry everything: prefer them when present. */
+	mv = json_object_get(o, "multiValueQueryStringParameters");
+	if (mv != NULL && !json_is_null(mv)) {
+		r->multi_value = 1;
+		if (alb_read_list(mv, "multiValueQueryStringParameters", 1, &r->query, err,
+		                  errlen) == -1)
+			goto fail;
+	} else if (alb_read_list(json_object_get(o, "queryStringParameters"),
+	                         "queryStringParameters", 0, &r->query, err, errlen) == -1)
+		goto fail;
+	mv = json_object_get(o, "multiValueHeaders");
+	if (mv != NULL && !json_is_null(mv)) {
+		r->multi_value = 1;
+		if (alb_read_list(mv, "multiValueHeaders", 1, &r->headers, err, errlen) == -1)
+			goto fail;
+	} else if (alb_read_list(json_object_get(o, "headers"), "headers", 0, &r->headers, err,
+	                         errlen) == -1)
+		goto fail;
+
+	if (alb_read_body(o, &r->body, &r->body_len, err, errlen) == -1)
+		goto fail;
+
+	ctx = json_object_get(o, "requestContext");
+	if (ctx != NULL && !json_is_null(ctx) && !json_is_object(ctx)) {
+		alb_error(err, errlen, "requestContext is not an object");
+		goto fail;
+	}
+	sub = json_object_get(ctx, "elb");
+	if (json_is_object(sub)) {
+		r->from_elb = 1;
+		if (alb_opt_string(sub, "targetGroupArn", &r->target_group_arn) == -1) {
+			alb_error(err, errlen, "requestContext.elb.targetGroupArn is not a string");
+			goto fail;
+		}
+	}
+	sub = json_object_get(ctx, "instance");
+	if (json_is_object(sub) && (alb_opt_string(sub, "hostname", &r->instance_hostname) == -1 ||
+	                            alb_opt_string(sub, "instance_id", &r->instance_id) == -1)) {
+		alb_error(err, errlen, "requestContext.instance members are not strings");
+		goto fail;
+	}
+	json_decref(o);
+	return 0;
+
+fail:
+	json_decref(o);
+	alb_request_free(r);
+	return -1;
+}
+
+/* statusCode: an integer, or a string of digits (some functions send "200"). */
+static int
+alb_read_status(json_t *v, int *status)
+{
+	const char *s;
+	char *end;
+	double d;
+	long n;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 100 || json_integer_value(v) > 599)
+			return -1;
+		n = (long)json_integer_value(v);
+	} else if (json_is_real(v)) {
+		/* 200.0 is a number a JSON encoder may well produce. */
+		d = json_real_value(v);
+		if (!(d >= 100 && d <= 599) || d != (double)(long)d)
+			return -1;
+		n = (long)d;
+	} else if (json_is_string(v)) {
+		s = json_string_value(v);
+		if (s[0] < '0' || s[0] > '9')
+			return -1;
+		errno = 0;
+		n = strtol(s, &end, 10);
+		if (*end != '\0' || errno != 0)
+			return -1;
+	} else
+		return -1;
+	if (n < 100 || n > 599)
+		return -1;
+	*status = (int)n;
+	return 0;
+}
+
+int
+alb_response_decode(const char *json, size_t len, struct alb_response *r, char *err, size_t errlen)
+{
+	json_t *o, *v, *mv;
+
+	alb_response_init(r);
+	if ((o = alb_load(json, len, "response", err, errlen)) == NULL)
+		return -1;
+	v = json_object_get(o, "statusCode");
+	if (v == NULL || json_is_null(v)) {
+		alb_error(err, errlen, "response has no statusCode");
+		goto fail;
+	}
+	if (alb_read_status(v, &r->status) == -1) {
+		alb_error(err, errlen, "statusCode is not a number from 100 to 599");
+		goto fail;
+	}
+	if (alb_opt_string(o, "statusDescription", &r->status_description) == -1) {
+		alb_error(err, errlen, "statusDescription is not a string");
+		goto fail;
+	}
+	/* Both forms may be present (the samples have both): multi wins. */
+	mv = json_object_get(o, "multiValueHeaders");
+	if (mv != NULL && !json_is_null(mv)) {
+		r->multi_value = 1;
+		if (alb_read_list(mv, "multiValueHeaders", 1, &r->headers, err, errlen) == -1)
+			goto fail;
+	} else if (alb_read_list(json_object_get(o, "headers"), "headers", 0, &r->headers, err,
+	                         errlen) == -1)
+		goto fail;
+	if (alb_read_body(o, &r->body, &r->body_len, err, errlen) == -1)
+		goto fail;
+	json_decref(o);
+	return 0;
+
+fail:
+	json_decref(o);
+	alb_response_free(r);
+	return -1;
+}
