@@ -119,7 +119,7 @@ awsenv_region_from_arn(const char *arn, char *buf, size_t len)
 	if (n == 0 || n >= len)
 		return -1;
 	for (i = 0; i < n; i++)
-		if (!islower((unsigned char)f[3][i]) && !isdigit((unsigned char)f[3][i]) &&
+		if (!(f[3][i] >= 'a' && f[3][i] <= 'z') && !(f[3][i] >= '0' && f[3][i] <= '9') &&
 		    f[3][i] != '-')
 			return -1;
 	memcpy(buf, f[3], n);

@@ -118,7 +118,9 @@ sigv4_hmac(const unsigned char *key, size_t keylen, const void *data, size_t len
 static int
 sigv4_unreserved(unsigned char c)
 {
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+	/* Explicit ranges: isalnum() would follow the locale. */
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 char *
@@ -370,7 +372,8 @@ sigv4_hdr_add(struct sigv4_hdr *h, size_t *n, const char *name, const char *valu
 	char *lname = xstrdup(name), *q;
 
 	for (q = lname; *q != '\0'; q++)
-		*q = (char)tolower((unsigned char)*q);
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a'); /* ASCII, whatever the locale */
 	h[*n].name = lname;
 	h[*n].value = sigv4_header_value(value);
 	h[*n].order = *n;
