@@ -115,7 +115,9 @@ class Proc:
         return self.p.returncode
 
     def output(self):
-        self.log.flush()
+        # stop() closes the log; reading it afterwards (sanitizer checks) is fine.
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
