@@ -421,6 +421,7 @@ class ProxyTestCase(harness.TestCase):
             "workers": 1,
             "region": self.region,
             "log_level": "debug",
+            "access_log": "stderr",
             "timeouts": dict(SHORT_TIMEOUTS),
         }
 

@@ -191,6 +191,7 @@ class Invocation:
             self.event = None
         self.signature_error = None
         self.status = None              # what the stand-in answered
+        self.request_id = str(uuid.uuid4())  # sent as x-amzn-RequestId
 
     def header(self, name, default=None):
         for k, v in self.headers:
@@ -324,6 +325,7 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 256  # 64 concurrent connects must not overflow the backlog
 
     def __init__(self, addr, handler, standin):
         self.standin = standin
@@ -367,13 +369,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, reply):
+    def _send(self, reply, inv=None):
         self.send_response(reply.status)
         names = {k.lower() for k, _ in reply.headers}
         for k, v in reply.headers:
             self.send_header(k, v)
         if "x-amzn-requestid" not in names:
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.send_header("x-amzn-RequestId", inv.request_id if inv else str(uuid.uuid4()))
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)
@@ -390,12 +392,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             st._record(inv, bad=True)
             reply = aws_error(403, err[0], err[1])
             inv.status = reply.status
-            self._send(reply)
+            self._send(reply, inv)
             return
         if inv.function is None:
             inv.status = 404
             st._record(inv)
-            self._send(aws_error(404, "UnknownOperationException", "Unknown operation %s" % self.path))
+            self._send(aws_error(404, "UnknownOperationException", "Unknown operation %s" % self.path), inv)
             return
         st._record(inv)
         behaviour = st._next_behaviour(inv)
@@ -418,7 +420,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         inv.status = result.status
         if st._stopping.is_set():
             return
-        self._send(result)
+        self._send(result, inv)
 
     def _unsupported(self):
         self._send(aws_error(404, "UnknownOperationException", "Unknown operation %s %s"
