@@ -22,10 +22,23 @@ struct config;
 
 /* Master: create the shared segment (before forking anything). 0 or -1. */
 int credstore_init(void);
-/* Master: settings that change on reload (region key, timeouts). */
+/*
+ * Master: settings that change on reload (region key, timeouts), and the
+ * statically known region (full ARN > config > AWS_REGION >
+ * AWS_DEFAULT_REGION > profile). Wakes the agent, which re-resolves the
+ * credentials at once (a reload picks up edited shared files).
+ */
 void credstore_configure(const struct config *);
-/* Master: fork the agent; returns its pid, or -1. */
+/*
+ * Master: fork the agent; returns its pid, or -1. Supervise it like a
+ * worker: when it exits, call this again (with a back-off if it keeps
+ * dying); what it published stays valid meanwhile and its successor takes
+ * it over. It ends on SIGTERM and with the master (PR_SET_PDEATHSIG).
+ * Settings reach it through credstore_configure(), not through fork.
+ */
 int credstore_spawn_agent(const struct config *);
+/* Master, at exit: unmap the segment (zeroing the secrets) and close the pipe. */
+void credstore_shutdown(void);
 
 /*
  * Worker: copy the current credentials into out (clear it afterwards).
@@ -37,9 +50,19 @@ int credstore_get(struct aws_creds *out, char *err, size_t errlen);
 const char *credstore_region(char *buf, size_t len, char *err, size_t errlen);
 /* Worker: instance id from IMDS ("" until known or when IMDS is absent). */
 const char *credstore_instance_id(char *buf, size_t len);
-/* Worker: ask the agent to refresh now (expired credentials). */
+/*
+ * Worker: ask the agent to refresh now (credentials expired, or refused by
+ * AWS). Never blocks. The agent coalesces: pokes about credentials it has
+ * already replaced are dropped, and a poke brings the next attempt no closer
+ * than credentials.retry seconds after the previous one. credstore_get()
+ * pokes by itself when what it finds has expired.
+ */
 void credstore_request_refresh(void);
-/* A counter that changes whenever new credentials are published. */
+/*
+ * A counter that changes whenever the agent publishes (new credentials, a
+ * failed attempt, the region or instance id from IMDS) or the master
+ * reconfigures: a parked request re-checks when it moves.
+ */
 uint64_t credstore_generation(void);
 
 #endif
