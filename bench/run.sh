@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# bench/run.sh: requests/s and latency percentiles through ssm-sign-proxy,
+# beside nginx proxying to the same backend, on this machine, in one run.
+#
+# The backend is nginx itself answering instantly: for the daemon it plays
+# the Lambda Invoke endpoint (AWS_ENDPOINT_URL_LAMBDA points at it; it
+# returns a fixed ALB response and checks no signature), for the nginx
+# proxy it is the origin. wrk (Debian package wrk) sends absolute-form
+# proxy requests (GET http://api.example.test/bench) to both proxies with
+# the same threads, connections and duration. See bench/README.md.
+#
+#   bench/run.sh                      build dir _build (./tests/run.sh makes it)
+#   DAEMON=path/to/ssm-sign-proxy DURATION=20 CONNECTIONS=128 bench/run.sh
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+DAEMON=${DAEMON:-$top/_build/src/ssm-sign-proxy}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-2}
+
+for tool in nginx wrk curl python3; do
+	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+	command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool not found (apt-get install nginx wrk curl)" >&2; exit 1; }
+done
+[ -x "$DAEMON" ] || { echo "bench: no daemon at $DAEMON (run ./tests/run.sh first, or set DAEMON)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/ssp-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	[ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+	sleep 0.2
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "bench: nothing listening on port $1" >&2
+	return 1
+}
+
+backend_port=$(free_port)
+nginx_proxy_port=$(free_port)
+daemon_port=$(free_port)
+
+# The fixed ALB response the "function" returns (and, as its body, what the
+# nginx origin returns): the two proxies relay the same 5 bytes.
+alb='{"statusCode":200,"statusDescription":"200 OK","headers":{"content-type":"text/plain"},"body":"hello","isBase64Encoded":false}'
+
+user_line=""
+[ "$(id -u)" -eq 0 ] && user_line="user root root;"
+mkdir -p "$work/tmp"
+cat >"$work/nginx.conf" <<EOF
+$user_line
+worker_processes $WORKERS;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+daemon on;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $work/tmp/body;
+	proxy_temp_path $work/tmp/proxy;
+	fastcgi_temp_path $work/tmp/fastcgi;
+	uwsgi_temp_path $work/tmp/uwsgi;
+	scgi_temp_path $work/tmp/scgi;
+	keepalive_requests 1000000;
+	upstream backend {
+		server 127.0.0.1:$backend_port;
+		keepalive 256;
+	}
+	# The instant backend: Lambda Invoke for the daemon (POST
+	# /2015-03-31/functions/NAME/invocations), origin for the nginx proxy.
+	server {
+		listen 127.0.0.1:$backend_port;
+		location /2015-03-31/ {
+			default_type application/json;
+			return 200 '$alb';
+		}
+		location / {
+			default_type text/plain;
+			return 200 'hello';
+		}
+	}
+	# nginx as the reference proxy: absolute-form requests, upstream
+	# keep-alive, to the same backend.
+	server {
+		listen 127.0.0.1:$nginx_proxy_port;
+		location / {
+			proxy_pass http://backend;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+		}
+	}
+}
+EOF
+nginx -p "$work" -c "$work/nginx.conf"
+wait_port "$backend_port"
+wait_port "$nginx_proxy_port"
+
+cat >"$work/daemon.yaml" <<EOF
+function_name: bench-function
+listen: 127.0.0.1:$daemon_port
+workers: $WORKERS
+region: us-east-1
+log_level: warn
+access_log: "off"
+limits:
+  max_inflight: 4096
+  max_connections: 4096
+EOF
+env -i PATH="$PATH" HOME="$work" \
+	AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \
+	AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+	AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$backend_port" \
+	"$DAEMON" -c "$work/daemon.yaml" >"$work/daemon.log" 2>&1 &
+pids+=($!)
+wait_port "$daemon_port" || { cat "$work/daemon.log" >&2; exit 1; }
+
+# Both proxies must answer "hello" before we time them.
+for port in "$daemon_port" "$nginx_proxy_port"; do
+	got=$(curl -sS --max-time 5 -x "http://127.0.0.1:$port" http://api.example.test/bench)
+	if [ "$got" != "hello" ]; then
+		echo "bench: proxy on port $port answered '$got', not 'hello'" >&2
+		cat "$work/daemon.log" >&2
+		exit 1
+	fi
+done
+
+# wrk sends the absolute-form request line a proxy client sends.
+cat >"$work/proxy.lua" <<'EOF'
+wrk.path = "http://api.example.test/bench"
+wrk.headers["Host"] = "api.example.test"
+EOF
+
+run_wrk() { # name port
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/proxy.lua" \
+		"http://127.0.0.1:$2" >"$work/wrk-$1.txt"
+}
+# A short warm-up for each, then the measured runs.
+DURATION_SAVE=$DURATION
+DURATION=2; run_wrk warm "$daemon_port"; run_wrk warm "$nginx_proxy_port"
+DURATION=$DURATION_SAVE
+run_wrk daemon "$daemon_port"
+run_wrk nginx "$nginx_proxy_port"
+
+python3 - "$work/wrk-daemon.txt" "$work/wrk-nginx.txt" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" <<'EOF'
+import re, sys
+
+def parse(path):
+    text = open(path).read()
+    out = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))}
+    m = re.search(r"(\d+) requests in", text)
+    out["requests"] = int(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["errors"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: (.*)", text)
+    out["socket_errors"] = m.group(1).strip() if m else "none"
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    for p in ("50", "75", "90", "99"):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, text, re.M)
+        out["p" + p] = float(m.group(1)) * units[m.group(2)]
+    return out
+
+d, n = parse(sys.argv[1]), parse(sys.argv[2])
+threads, conns, dur, workers = sys.argv[3:7]
+print("wrk -t%s -c%s -d%ss, %s workers each, GET http://api.example.test/bench via proxy"
+      % (threads, conns, dur, workers))
+print("%-16s %12s %9s %9s %9s %9s %8s" % ("", "requests/s", "p50 ms", "p75 ms", "p90 ms", "p99 ms", "non-2xx"))
+for name, r in (("ssm-sign-proxy", d), ("nginx proxy", n)):
+    print("%-16s %12.0f %9.2f %9.2f %9.2f %9.2f %8d" % (name, r["rps"], r["p50"], r["p75"], r["p90"],
+                                                       r["p99"], r["errors"]))
+    if r["socket_errors"] != "none":
+        print("  socket errors: %s" % r["socket_errors"])
+print("ratio ssm-sign-proxy / nginx: %.2f (requests/s), %.2f (p99 latency)"
+      % (d["rps"] / n["rps"], d["p99"] / n["p99"]))
+if d["errors"] or n["errors"]:
+    sys.exit("bench: non-2xx answers during the run (see above)")
+EOF
