@@ -1,0 +1,234 @@
+/*
+ * origin.c: calling the origin with libcurl.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "awsenv.h"
+#include "curlbuf.h"
+#include "httputil.h"
+#include "origin.h"
+#include "xmalloc.h"
+
+struct origin {
+	CURL *h;
+	struct curl_slist *connect_to;
+	long connect_timeout_ms;
+	long timeout_ms;
+};
+
+/* HOST:PORT:CONNECT_HOST:CONNECT_PORT; HOST or PORT may be empty (any),
+ * CONNECT_HOST may be a bracketed IPv6 address. */
+static int
+origin_connect_to_ok(const char *e)
+{
+	const char *p = e;
+	int fields = 1;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '[') {
+			if ((p = strchr(p, ']')) == NULL)
+				return 0;
+			continue;
+		}
+		if (*p == ':')
+			fields++;
+		else if (isspace((unsigned char)*p) || *p == '/')
+			return 0;
+	}
+	return fields == 4;
+}
+
+struct origin *
+origin_new(const char *connect_to, long connect_timeout_ms, long timeout_ms, char *err,
+	   size_t errlen)
+{
+	struct origin *o = xcalloc(1, sizeof *o);
+	char *copy, *tok, *save = NULL;
+
+	o->connect_timeout_ms = connect_timeout_ms;
+	o->timeout_ms = timeout_ms;
+	if (connect_to != NULL) {
+		copy = xstrdup(connect_to);
+		for (tok = strtok_r(copy, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			struct curl_slist *nl;
+
+			while (isspace((unsigned char)*tok))
+				tok++;
+			for (char *end = tok + strlen(tok); end > tok && isspace((unsigned char)end[-1]);)
+				*--end = '\0';
+			if (*tok == '\0')
+				continue;
+			if (!origin_connect_to_ok(tok)) {
+				snprintf(err, errlen,
+					 "SSM_SIGN_PROXY_CONNECT_TO: \"%.200s\" is not "
+					 "HOST:PORT:CONNECT_HOST:CONNECT_PORT",
+					 tok);
+				free(copy);
+				origin_free(o);
+				return NULL;
+			}
+			if ((nl = curl_slist_append(o->connect_to, tok)) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				free(copy);
+				origin_free(o);
+				return NULL;
+			}
+			o->connect_to = nl;
+		}
+		free(copy);
+	}
+	if ((o->h = curl_easy_init()) == NULL) {
+		snprintf(err, errlen, "libcurl: cannot create a handle");
+		origin_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+void
+origin_free(struct origin *o)
+{
+	if (o == NULL)
+		return;
+	if (o->h != NULL)
+		curl_easy_cleanup(o->h);
+	curl_slist_free_all(o->connect_to);
+	free(o);
+}
+
+/* Headers the client sent that must not reach the origin as they are. */
+static void
+origin_request_headers(const struct kvlist *in, struct kvlist *out, int has_body)
+{
+	size_t i;
+
+	for (i = 0; i < in->n; i++)
+		kvlist_add(out, in->v[i].name, in->v[i].value);
+	http_strip_hop_by_hop(out, 0);
+	/* libcurl writes Host from the URL and Content-Length from the body;
+	 * the client's Expect was answered by the daemon already. */
+	kvlist_del(out, "Host");
+	kvlist_del(out, "Content-Length");
+	kvlist_del(out, "Expect");
+	/* An empty value makes libcurl drop a header it would add itself. */
+	kvlist_add(out, "Expect", "");
+	if (kvlist_get(out, "Accept") == NULL)
+		kvlist_add(out, "Accept", "");
+	if (has_body && kvlist_get(out, "Content-Type") == NULL)
+		kvlist_add(out, "Content-Type", "");
+}
+
+enum origin_status
+origin_call(struct origin *o, const struct origin_request *rq, struct alb_response *resp,
+	    char *err, size_t errlen)
+{
+	struct kvlist hdrs = KVLIST_INIT, rhdrs = KVLIST_INIT;
+	struct curl_slist *sl;
+	struct curlbuf body;
+	char *url;
+	long long left = 0;
+	long status = 0, timeout = o->timeout_ms;
+	curl_off_t pretransfer_us = 0;
+	CURLcode rc;
+	enum origin_status ret;
+	int is_head = strcmp(rq->method, "HEAD") == 0;
+	int with_body = rq->body_len > 0 || strcmp(rq->method, "POST") == 0 ||
+			strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "PATCH") == 0;
+
+	if (rq->deadline_ms > 0) {
+		left = rq->deadline_ms - curlbuf_now_ms();
+		if (left <= 0) {
+			snprintf(err, errlen, "no time left before the function's deadline");
+			return ORIGIN_TIMEOUT;
+		}
+		if (timeout == 0 || left < timeout)
+			timeout = (long)left;
+	}
+	if (rq->port == 443)
+		xasprintf(&url, "https://%s%s", rq->host, rq->target);
+	else
+		xasprintf(&url, "https://%s:%d%s", rq->host, rq->port, rq->target);
+	origin_request_headers(rq->headers, &hdrs, with_body);
+	sl = curlbuf_slist(&hdrs);
+	curlbuf_init(&body, rq->max_body);
+
+	curl_easy_reset(o->h);
+	awsenv_curl_setup(o->h, NULL);
+	curl_easy_setopt(o->h, CURLOPT_URL, url);
+	/* The path goes out exactly as built: no dot-segment squashing. */
+	curl_easy_setopt(o->h, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(o->h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(o->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(o->h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(o->h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(o->h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (o->connect_to != NULL)
+		curl_easy_setopt(o->h, CURLOPT_CONNECT_TO, o->connect_to);
+	curl_easy_setopt(o->h, CURLOPT_HTTPHEADER, sl);
+	if (is_head)
+		curl_easy_setopt(o->h, CURLOPT_NOBODY, 1L);
+	else if (with_body) {
+		curl_easy_setopt(o->h, CURLOPT_POST, 1L);
+		curl_easy_setopt(o->h, CURLOPT_POSTFIELDS, rq->body != NULL ? (const char *)rq->body : "");
+		curl_easy_setopt(o->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	} else
+		curl_easy_setopt(o->h, CURLOPT_HTTPGET, 1L);
+	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "POST") != 0 && !is_head)
+		curl_easy_setopt(o->h, CURLOPT_CUSTOMREQUEST, rq->method);
+	curl_easy_setopt(o->h, CURLOPT_WRITEFUNCTION, curlbuf_write);
+	curl_easy_setopt(o->h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(o->h, CURLOPT_HEADERFUNCTION, curlbuf_header);
+	curl_easy_setopt(o->h, CURLOPT_HEADERDATA, &rhdrs);
+	curl_easy_setopt(o->h, CURLOPT_CONNECTTIMEOUT_MS,
+			 timeout > 0 && timeout < o->connect_timeout_ms ? timeout
+									: o->connect_timeout_ms);
+	if (timeout > 0)
+		curl_easy_setopt(o->h, CURLOPT_TIMEOUT_MS, timeout);
+
+	rc = curl_easy_perform(o->h);
+	/* Zero until a request went out on a connection (new or reused). */
+	curl_easy_getinfo(o->h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(o->h, CURLINFO_RESPONSE_CODE, &status);
+		resp->status = (int)status;
+		resp->status_description = NULL;
+		http_strip_hop_by_hop(&rhdrs, 0);
+		resp->headers = rhdrs;
+		kvlist_init(&rhdrs);
+		resp->body = (unsigned char *)curlbuf_steal(&body, &resp->body_len);
+		ret = ORIGIN_OK;
+	} else if (body.overflowed) {
+		snprintf(err, errlen, "the origin's response is larger than the %zu bytes a Lambda "
+				      "response can carry",
+			 rq->max_body);
+		ret = ORIGIN_TOO_LARGE;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT && pretransfer_us == 0 &&
+		   (timeout == 0 || o->connect_timeout_ms < timeout)) {
+		snprintf(err, errlen, "cannot connect to %s:%d within %ld ms", rq->host, rq->port,
+			 o->connect_timeout_ms);
+		ret = ORIGIN_UNREACHABLE;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(err, errlen, "%s:%d did not answer in time (%ld ms)", rq->host, rq->port,
+			 timeout);
+		ret = ORIGIN_TIMEOUT;
+	} else {
+		snprintf(err, errlen, "cannot reach %s:%d: %s", rq->host, rq->port,
+			 curl_easy_strerror(rc));
+		ret = ORIGIN_UNREACHABLE;
+	}
+	curl_easy_setopt(o->h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(o->h, CURLOPT_POSTFIELDS, NULL);
+	curl_slist_free_all(sl);
+	kvlist_free(&hdrs);
+	kvlist_free(&rhdrs);
+	curlbuf_free(&body);
+	free(url);
+	return ret;
+}
