@@ -1,6 +1,7 @@
 /*
  * curlbuf.c: capped body buffers and header collection for libcurl calls.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 

@@ -105,7 +105,7 @@ origin_free(struct origin *o)
 
 /* Headers the client sent that must not reach the origin as they are. */
 static void
-origin_request_headers(const struct kvlist *in, struct kvlist *out, int has_body)
+origin_request_headers(const struct kvlist *in, struct kvlist *out)
 {
 	size_t i;
 
@@ -117,12 +117,24 @@ origin_request_headers(const struct kvlist *in, struct kvlist *out, int has_body
 	kvlist_del(out, "Host");
 	kvlist_del(out, "Content-Length");
 	kvlist_del(out, "Expect");
-	/* An empty value makes libcurl drop a header it would add itself. */
-	kvlist_add(out, "Expect", "");
-	if (kvlist_get(out, "Accept") == NULL)
-		kvlist_add(out, "Accept", "");
-	if (has_body && kvlist_get(out, "Content-Type") == NULL)
-		kvlist_add(out, "Content-Type", "");
+}
+
+/* "Name:" (no value) makes libcurl drop a header it would add by itself:
+ * the origin sees only what the client sent. */
+static struct curl_slist *
+origin_suppress(struct curl_slist *sl, const char *name)
+{
+	struct curl_slist *nl;
+	char *line;
+
+	xasprintf(&line, "%s:", name);
+	nl = curl_slist_append(sl, line);
+	free(line);
+	if (nl == NULL) {
+		curl_slist_free_all(sl);
+		return NULL;
+	}
+	return nl;
 }
 
 enum origin_status
@@ -155,8 +167,13 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		xasprintf(&url, "https://%s%s", rq->host, rq->target);
 	else
 		xasprintf(&url, "https://%s:%d%s", rq->host, rq->port, rq->target);
-	origin_request_headers(rq->headers, &hdrs, with_body);
+	origin_request_headers(rq->headers, &hdrs);
 	sl = curlbuf_slist(&hdrs);
+	sl = origin_suppress(sl, "Expect");
+	if (sl != NULL && kvlist_get(&hdrs, "Accept") == NULL)
+		sl = origin_suppress(sl, "Accept");
+	if (sl != NULL && with_body && kvlist_get(&hdrs, "Content-Type") == NULL)
+		sl = origin_suppress(sl, "Content-Type");
 	curlbuf_init(&body, rq->max_body);
 
 	curl_easy_reset(o->h);

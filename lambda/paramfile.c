@@ -95,6 +95,7 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 		line = (unsigned long)ev.start_mark.line + 1;
 		switch (ev.type) {
 		case YAML_STREAM_START_EVENT:
+		case YAML_SEQUENCE_END_EVENT: /* never reached: a list is refused */
 		case YAML_NO_EVENT:
 			break;
 		case YAML_STREAM_END_EVENT:
