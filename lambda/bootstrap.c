@@ -96,7 +96,7 @@ bootstrap_setup(const struct fnconf *conf, struct handler *h, char *err, size_t 
 	h->deadline_margin_ms = conf->deadline_margin_ms;
 	h->max_response_bytes = (size_t)conf->max_response_bytes;
 	if ((h->origin = origin_new(conf->connect_to, conf->origin_connect_timeout_ms,
-				    conf->origin_timeout_ms, err, errlen)) == NULL)
+	                            conf->origin_timeout_ms, err, errlen)) == NULL)
 		return -1;
 
 	if (conf->parameters_file != NULL) {
@@ -116,9 +116,9 @@ bootstrap_setup(const struct fnconf *conf, struct handler *h, char *err, size_t 
 	memset(&creds, 0, sizeof creds);
 	if (bootstrap_creds_env(&creds, cerr, sizeof cerr) != 0) {
 		snprintf(err, errlen,
-			 "no AWS credentials in the environment (AWS_ACCESS_KEY_ID, "
-			 "AWS_SECRET_ACCESS_KEY): %s",
-			 cerr);
+		         "no AWS credentials in the environment (AWS_ACCESS_KEY_ID, "
+		         "AWS_SECRET_ACCESS_KEY): %s",
+		         cerr);
 		bootstrap_creds_clear(&creds);
 		return -1;
 	}
@@ -180,17 +180,17 @@ bootstrap_serve(struct runtime *rt, struct handler *h)
 		} else {
 			res.status = 0;
 			if (runtime_error(rt, inv.request_id, "Runtime.EncodeError",
-					  "cannot encode the response", err, sizeof err) != 0)
+			                  "cannot encode the response", err, sizeof err) != 0)
 				log_error("request %s: %s", inv.request_id, err);
 		}
 		bootstrap_clean(res.method, method, sizeof method);
 		bootstrap_clean(res.host, host, sizeof host);
 		bootstrap_clean(res.path, path, sizeof path);
 		log_info("request_id=%s method=%s host=%s path=%s status=%d duration_ms=%lld "
-			 "params=%s%s%s",
-			 inv.request_id, method, host, path, res.status, curlbuf_now_ms() - start,
-			 params_how_name(res.how), res.error ? " error=" : "",
-			 res.error ? res.error : "");
+		         "params=%s%s%s",
+		         inv.request_id, method, host, path, res.status, curlbuf_now_ms() - start,
+		         params_how_name(res.how), res.error ? " error=" : "",
+		         res.error ? res.error : "");
 		handler_result_free(&res);
 		runtime_invocation_free(&inv);
 	}
@@ -226,7 +226,7 @@ main(int argc, char **argv)
 	}
 	if ((api = getenv("AWS_LAMBDA_RUNTIME_API")) == NULL || *api == '\0') {
 		log_error("AWS_LAMBDA_RUNTIME_API is not set: not running as a Lambda custom "
-			  "runtime");
+		          "runtime");
 		curl_global_cleanup();
 		return 1;
 	}
@@ -244,8 +244,8 @@ main(int argc, char **argv)
 	if (bootstrap_setup(&conf, &h, err, sizeof err) != 0)
 		goto init_error;
 	log_info("ready: parameters from %s, prefix \"/%s\", cache ttl %lds",
-		 conf.parameters_file ? conf.parameters_file : "Parameter Store", conf.prefix,
-		 conf.parameters_file ? 0L : conf.cache_ttl);
+	         conf.parameters_file ? conf.parameters_file : "Parameter Store", conf.prefix,
+	         conf.parameters_file ? 0L : conf.cache_ttl);
 
 	bootstrap_serve(rt, &h);
 	goto out;

@@ -27,23 +27,20 @@ struct fnconf_entry {
 
 #define OFF(f) offsetof(struct fnconf, f)
 static const struct fnconf_entry fnconf_table[] = {
-	{ "SSM_SIGN_PROXY_CACHE_TTL", FNCONF_INT, OFF(cache_ttl), 300, 0, 86400 * 365 },
-	{ "SSM_SIGN_PROXY_CACHE_MAX_HOSTS", FNCONF_INT, OFF(cache_max_hosts), 1000, 1, 1000000 },
-	{ "SSM_SIGN_PROXY_SSM_RETRIES", FNCONF_INT, OFF(ssm_retries), 3, 0, 100 },
-	{ "SSM_SIGN_PROXY_SSM_BACKOFF_MS", FNCONF_INT, OFF(ssm_backoff_ms), 100, 0, 600000 },
-	{ "SSM_SIGN_PROXY_SSM_BACKOFF_MAX_MS", FNCONF_INT, OFF(ssm_backoff_max_ms), 2000, 0,
-	  600000 },
-	{ "SSM_SIGN_PROXY_SSM_CONNECT_TIMEOUT", FNCONF_SECONDS, OFF(ssm_connect_timeout_ms), 3000,
-	  1, 3600000 },
-	{ "SSM_SIGN_PROXY_SSM_TIMEOUT", FNCONF_SECONDS, OFF(ssm_timeout_ms), 10000, 1, 3600000 },
-	{ "SSM_SIGN_PROXY_ORIGIN_CONNECT_TIMEOUT", FNCONF_SECONDS, OFF(origin_connect_timeout_ms),
-	  5000, 1, 3600000 },
-	{ "SSM_SIGN_PROXY_ORIGIN_TIMEOUT", FNCONF_SECONDS, OFF(origin_timeout_ms), 0, 0,
-	  3600000 },
-	{ "SSM_SIGN_PROXY_DEADLINE_MARGIN_MS", FNCONF_INT, OFF(deadline_margin_ms), 500, 0,
-	  600000 },
-	{ "SSM_SIGN_PROXY_MAX_RESPONSE_BYTES", FNCONF_INT, OFF(max_response_bytes), 6291456, 1024,
-	  1L << 30 },
+    {"SSM_SIGN_PROXY_CACHE_TTL", FNCONF_INT, OFF(cache_ttl), 300, 0, 86400 * 365},
+    {"SSM_SIGN_PROXY_CACHE_MAX_HOSTS", FNCONF_INT, OFF(cache_max_hosts), 1000, 1, 1000000},
+    {"SSM_SIGN_PROXY_SSM_RETRIES", FNCONF_INT, OFF(ssm_retries), 3, 0, 100},
+    {"SSM_SIGN_PROXY_SSM_BACKOFF_MS", FNCONF_INT, OFF(ssm_backoff_ms), 100, 0, 600000},
+    {"SSM_SIGN_PROXY_SSM_BACKOFF_MAX_MS", FNCONF_INT, OFF(ssm_backoff_max_ms), 2000, 0, 600000},
+    {"SSM_SIGN_PROXY_SSM_CONNECT_TIMEOUT", FNCONF_SECONDS, OFF(ssm_connect_timeout_ms), 3000, 1,
+     3600000},
+    {"SSM_SIGN_PROXY_SSM_TIMEOUT", FNCONF_SECONDS, OFF(ssm_timeout_ms), 10000, 1, 3600000},
+    {"SSM_SIGN_PROXY_ORIGIN_CONNECT_TIMEOUT", FNCONF_SECONDS, OFF(origin_connect_timeout_ms), 5000,
+     1, 3600000},
+    {"SSM_SIGN_PROXY_ORIGIN_TIMEOUT", FNCONF_SECONDS, OFF(origin_timeout_ms), 0, 0, 3600000},
+    {"SSM_SIGN_PROXY_DEADLINE_MARGIN_MS", FNCONF_INT, OFF(deadline_margin_ms), 500, 0, 600000},
+    {"SSM_SIGN_PROXY_MAX_RESPONSE_BYTES", FNCONF_INT, OFF(max_response_bytes), 6291456, 1024,
+     1L << 30},
 };
 #undef OFF
 
@@ -59,7 +56,7 @@ fnconf_number(const struct fnconf_entry *e, const char *s, long *out, char *err,
 		if (errno != 0 || end == s || *end != '\0' || d != d || d < 0 ||
 		    d * 1000.0 > (double)e->max) {
 			snprintf(err, errlen, "%s=%s: expected a number of seconds (0 to %ld)",
-				 e->name, s, e->max / 1000);
+			         e->name, s, e->max / 1000);
 			return -1;
 		}
 		*out = (long)(d * 1000.0 + 0.5);
@@ -70,7 +67,7 @@ fnconf_number(const struct fnconf_entry *e, const char *s, long *out, char *err,
 	*out = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || *out < e->min || *out > e->max) {
 		snprintf(err, errlen, "%s=%s: expected an integer from %ld to %ld", e->name, s,
-			 e->min, e->max);
+		         e->min, e->max);
 		return -1;
 	}
 	return 0;
@@ -93,12 +90,12 @@ fnconf_prefix(const char *raw, char *err, size_t errlen)
 			continue;
 		if (*p == '/')
 			snprintf(err, errlen,
-				 "SSM_SIGN_PROXY_PREFIX=%s: empty path segment (\"//\")", raw);
+			         "SSM_SIGN_PROXY_PREFIX=%s: empty path segment (\"//\")", raw);
 		else
 			snprintf(err, errlen,
-				 "SSM_SIGN_PROXY_PREFIX=%s: only letters, digits and \"_.-/\" are "
-				 "allowed in Parameter Store names",
-				 raw);
+			         "SSM_SIGN_PROXY_PREFIX=%s: only letters, digits and \"_.-/\" are "
+			         "allowed in Parameter Store names",
+			         raw);
 		return NULL;
 	}
 	return xstrndup(s, (size_t)(e - s));
@@ -129,22 +126,23 @@ fnconf_load(struct fnconf *c, char *err, size_t errlen)
 	if ((v = getenv("SSM_SIGN_PROXY_LOG_LEVEL")) != NULL && *v != '\0') {
 		if ((lvl = log_level_parse(v)) < 0) {
 			snprintf(err, errlen,
-				 "SSM_SIGN_PROXY_LOG_LEVEL=%s: expected error, warn, info or debug",
-				 v);
+			         "SSM_SIGN_PROXY_LOG_LEVEL=%s: expected error, warn, info or debug",
+			         v);
 			goto fail;
 		}
 		c->log_level = lvl;
 	}
 
 	if ((v = getenv("AWS_LAMBDA_RUNTIME_API")) == NULL || *v == '\0') {
-		snprintf(err, errlen, "AWS_LAMBDA_RUNTIME_API is not set: not running as a Lambda "
-				      "custom runtime");
+		snprintf(err, errlen,
+		         "AWS_LAMBDA_RUNTIME_API is not set: not running as a Lambda "
+		         "custom runtime");
 		goto fail;
 	}
 	c->runtime_api = xstrdup(v);
 
 	if ((c->prefix = fnconf_prefix((v = getenv("SSM_SIGN_PROXY_PREFIX")) ? v : "", err,
-				       errlen)) == NULL)
+	                               errlen)) == NULL)
 		goto fail;
 
 	if ((v = getenv("SSM_SIGN_PROXY_PARAMETERS_FILE")) != NULL && *v != '\0')

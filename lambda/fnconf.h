@@ -10,19 +10,19 @@
 #include <stddef.h>
 
 struct fnconf {
-	char *runtime_api;       /* AWS_LAMBDA_RUNTIME_API, "host:port" */
-	char *prefix;            /* normalized: no leading/trailing '/', may be "" */
-	char *parameters_file;   /* NULL: Parameter Store */
-	char *connect_to;        /* raw SSM_SIGN_PROXY_CONNECT_TO, may be NULL */
-	long cache_ttl;          /* seconds; 0 disables the cache */
+	char *runtime_api;     /* AWS_LAMBDA_RUNTIME_API, "host:port" */
+	char *prefix;          /* normalized: no leading/trailing '/', may be "" */
+	char *parameters_file; /* NULL: Parameter Store */
+	char *connect_to;      /* raw SSM_SIGN_PROXY_CONNECT_TO, may be NULL */
+	long cache_ttl;        /* seconds; 0 disables the cache */
 	long cache_max_hosts;
 	long ssm_retries;        /* retries after the first attempt */
 	long ssm_backoff_ms;     /* first back-off, doubled per retry */
 	long ssm_backoff_max_ms; /* cap */
 	long ssm_connect_timeout_ms;
-	long ssm_timeout_ms;     /* per attempt */
+	long ssm_timeout_ms; /* per attempt */
 	long origin_connect_timeout_ms;
-	long origin_timeout_ms;  /* 0: bounded by the invocation deadline only */
+	long origin_timeout_ms; /* 0: bounded by the invocation deadline only */
 	long deadline_margin_ms;
 	long max_response_bytes; /* encoded response limit (Lambda's 6 MB) */
 	int log_level;

@@ -49,8 +49,7 @@ handler_error(struct alb_response *resp, struct handler_result *r, int status, c
 }
 
 static char *
-handler_encode(struct handler *h, struct alb_response *resp, struct handler_result *r,
-	       size_t *len)
+handler_encode(struct handler *h, struct alb_response *resp, struct handler_result *r, size_t *len)
 {
 	char *json, msg[256];
 
@@ -62,9 +61,9 @@ handler_encode(struct handler *h, struct alb_response *resp, struct handler_resu
 		return json;
 	free(json);
 	snprintf(msg, sizeof msg,
-		 "the origin's response is too large for a Lambda response (over %zu bytes "
-		 "encoded)",
-		 h->max_response_bytes);
+	         "the origin's response is too large for a Lambda response (over %zu bytes "
+	         "encoded)",
+	         h->max_response_bytes);
 	handler_error(resp, r, 502, msg);
 	handler_describe(resp);
 	r->status = resp->status;
@@ -85,7 +84,7 @@ handler_method_ok(const char *m)
 
 char *
 handler_invoke(struct handler *h, const char *event, size_t event_len, long long deadline_ms,
-	       struct handler_result *r, size_t *len)
+               struct handler_result *r, size_t *len)
 {
 	struct alb_request req;
 	struct alb_response resp;
@@ -122,8 +121,7 @@ handler_invoke(struct handler *h, const char *event, size_t event_len, long long
 	 * cannot be carried by a Lambda event. */
 	if (strcasecmp(req.method, "TRACE") == 0 || strcasecmp(req.method, "CONNECT") == 0) {
 		handler_error(&resp, r, 405, "method not allowed through ssm-sign-proxy");
-		kvlist_add(&resp.headers, "Allow",
-			   "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+		kvlist_add(&resp.headers, "Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
 		goto done;
 	}
 	hosthdr = kvlist_get(&req.headers, "Host");
@@ -158,7 +156,7 @@ handler_invoke(struct handler *h, const char *event, size_t event_len, long long
 		goto done;
 	}
 	if (signer_apply(&params, &req.headers, req.path, &req.query, &reqtarget, err,
-			 sizeof err) != 0) {
+	                 sizeof err) != 0) {
 		handler_error(&resp, r, 502, err);
 		goto done;
 	}

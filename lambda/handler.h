@@ -37,8 +37,8 @@ struct handler_result {
  * NULL when even an error response cannot be encoded (a bug: the caller
  * reports it through /invocation/{id}/error).
  */
-char *handler_invoke(struct handler *, const char *event, size_t event_len,
-		     long long deadline_ms, struct handler_result *, size_t *len);
+char *handler_invoke(struct handler *, const char *event, size_t event_len, long long deadline_ms,
+                     struct handler_result *, size_t *len);
 void handler_result_free(struct handler_result *);
 
 #endif

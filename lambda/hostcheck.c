@@ -117,7 +117,8 @@ hostcheck_parse(const char *value, struct host_target *t, char *err, size_t errl
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "invalid Host header: a DNS name or an IPv4 address, with an "
-			      "optional port, is required");
+	snprintf(err, errlen,
+	         "invalid Host header: a DNS name or an IPv4 address, with an "
+	         "optional port, is required");
 	return -1;
 }

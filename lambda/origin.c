@@ -46,7 +46,7 @@ origin_connect_to_ok(const char *e)
 
 struct origin *
 origin_new(const char *connect_to, long connect_timeout_ms, long timeout_ms, char *err,
-	   size_t errlen)
+           size_t errlen)
 {
 	struct origin *o = xcalloc(1, sizeof *o);
 	char *copy, *tok, *save = NULL;
@@ -61,15 +61,16 @@ origin_new(const char *connect_to, long connect_timeout_ms, long timeout_ms, cha
 
 			while (isspace((unsigned char)*tok))
 				tok++;
-			for (char *end = tok + strlen(tok); end > tok && isspace((unsigned char)end[-1]);)
+			for (char *end = tok + strlen(tok);
+			     end > tok && isspace((unsigned char)end[-1]);)
 				*--end = '\0';
 			if (*tok == '\0')
 				continue;
 			if (!origin_connect_to_ok(tok)) {
 				snprintf(err, errlen,
-					 "SSM_SIGN_PROXY_CONNECT_TO: \"%.200s\" is not "
-					 "HOST:PORT:CONNECT_HOST:CONNECT_PORT",
-					 tok);
+				         "SSM_SIGN_PROXY_CONNECT_TO: \"%.200s\" is not "
+				         "HOST:PORT:CONNECT_HOST:CONNECT_PORT",
+				         tok);
 				free(copy);
 				origin_free(o);
 				return NULL;
@@ -138,8 +139,8 @@ origin_suppress(struct curl_slist *sl, const char *name)
 }
 
 enum origin_status
-origin_call(struct origin *o, const struct origin_request *rq, struct alb_response *resp,
-	    char *err, size_t errlen)
+origin_call(struct origin *o, const struct origin_request *rq, struct alb_response *resp, char *err,
+            size_t errlen)
 {
 	struct kvlist hdrs = KVLIST_INIT, rhdrs = KVLIST_INIT;
 	struct curl_slist *sl;
@@ -152,7 +153,7 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 	enum origin_status ret;
 	int is_head = strcmp(rq->method, "HEAD") == 0;
 	int with_body = rq->body_len > 0 || strcmp(rq->method, "POST") == 0 ||
-			strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "PATCH") == 0;
+	                strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "PATCH") == 0;
 
 	if (rq->deadline_ms > 0) {
 		left = rq->deadline_ms - curlbuf_now_ms();
@@ -193,7 +194,8 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		curl_easy_setopt(o->h, CURLOPT_NOBODY, 1L);
 	else if (with_body) {
 		curl_easy_setopt(o->h, CURLOPT_POST, 1L);
-		curl_easy_setopt(o->h, CURLOPT_POSTFIELDS, rq->body != NULL ? (const char *)rq->body : "");
+		curl_easy_setopt(o->h, CURLOPT_POSTFIELDS,
+		                 rq->body != NULL ? (const char *)rq->body : "");
 		curl_easy_setopt(o->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
 	} else
 		curl_easy_setopt(o->h, CURLOPT_HTTPGET, 1L);
@@ -204,8 +206,8 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 	curl_easy_setopt(o->h, CURLOPT_HEADERFUNCTION, curlbuf_header);
 	curl_easy_setopt(o->h, CURLOPT_HEADERDATA, &rhdrs);
 	curl_easy_setopt(o->h, CURLOPT_CONNECTTIMEOUT_MS,
-			 timeout > 0 && timeout < o->connect_timeout_ms ? timeout
-									: o->connect_timeout_ms);
+	                 timeout > 0 && timeout < o->connect_timeout_ms ? timeout
+	                                                                : o->connect_timeout_ms);
 	if (timeout > 0)
 		curl_easy_setopt(o->h, CURLOPT_TIMEOUT_MS, timeout);
 
@@ -222,22 +224,23 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		resp->body = (unsigned char *)curlbuf_steal(&body, &resp->body_len);
 		ret = ORIGIN_OK;
 	} else if (body.overflowed) {
-		snprintf(err, errlen, "the origin's response is larger than the %zu bytes a Lambda "
-				      "response can carry",
-			 rq->max_body);
+		snprintf(err, errlen,
+		         "the origin's response is larger than the %zu bytes a Lambda "
+		         "response can carry",
+		         rq->max_body);
 		ret = ORIGIN_TOO_LARGE;
 	} else if (rc == CURLE_OPERATION_TIMEDOUT && pretransfer_us == 0 &&
-		   (timeout == 0 || o->connect_timeout_ms < timeout)) {
+	           (timeout == 0 || o->connect_timeout_ms < timeout)) {
 		snprintf(err, errlen, "cannot connect to %s:%d within %ld ms", rq->host, rq->port,
-			 o->connect_timeout_ms);
+		         o->connect_timeout_ms);
 		ret = ORIGIN_UNREACHABLE;
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		snprintf(err, errlen, "%s:%d did not answer in time (%ld ms)", rq->host, rq->port,
-			 timeout);
+		         timeout);
 		ret = ORIGIN_TIMEOUT;
 	} else {
 		snprintf(err, errlen, "cannot reach %s:%d: %s", rq->host, rq->port,
-			 curl_easy_strerror(rc));
+		         curl_easy_strerror(rc));
 		ret = ORIGIN_UNREACHABLE;
 	}
 	curl_easy_setopt(o->h, CURLOPT_HTTPHEADER, NULL);

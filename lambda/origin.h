@@ -25,14 +25,14 @@ enum origin_status {
 /* connect_to: comma-separated HOST:PORT:CONNECT_HOST:CONNECT_PORT entries,
  * or NULL. NULL with err set when an entry is malformed or libcurl fails. */
 struct origin *origin_new(const char *connect_to, long connect_timeout_ms, long timeout_ms,
-			  char *err, size_t errlen);
+                          char *err, size_t errlen);
 void origin_free(struct origin *);
 
 struct origin_request {
 	const char *method;
 	const char *host; /* checked by hostcheck */
 	int port;
-	const char *target; /* "/path?query", already escaped */
+	const char *target;           /* "/path?query", already escaped */
 	const struct kvlist *headers; /* as the client sent them, signed */
 	const unsigned char *body;
 	size_t body_len;
@@ -43,6 +43,6 @@ struct origin_request {
 /* Fills resp (status, headers without hop-by-hop ones, body). On failure
  * err says what happened, in words fit for the client. */
 enum origin_status origin_call(struct origin *, const struct origin_request *,
-			       struct alb_response *resp, char *err, size_t errlen);
+                               struct alb_response *resp, char *err, size_t errlen);
 
 #endif

@@ -25,7 +25,8 @@ struct paramfile {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	struct kvlist params; /* full name -> value */
+	struct timespec ctime; /* a chmod changes only this */
+	struct kvlist params;  /* full name -> value */
 };
 
 struct paramfile *
@@ -88,8 +89,18 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 		unsigned long line;
 
 		if (!yaml_parser_parse(&parser, &ev)) {
-			snprintf(err, errlen, "line %lu: %s", (unsigned long)parser.problem_mark.line + 1,
-				 parser.problem ? parser.problem : "syntax error");
+			/* Name the line where the broken construct starts (a
+			 * quote left open) when libyaml knows it. */
+			if (parser.context != NULL)
+				snprintf(err, errlen, "line %lu: %s: %s at line %lu",
+				         (unsigned long)parser.context_mark.line + 1,
+				         parser.context,
+				         parser.problem ? parser.problem : "syntax error",
+				         (unsigned long)parser.problem_mark.line + 1);
+			else
+				snprintf(err, errlen, "line %lu: %s",
+				         (unsigned long)parser.problem_mark.line + 1,
+				         parser.problem ? parser.problem : "syntax error");
 			goto out;
 		}
 		line = (unsigned long)ev.start_mark.line + 1;
@@ -104,7 +115,8 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 			goto out;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
-				snprintf(err, errlen, "line %lu: more than one YAML document", line);
+				snprintf(err, errlen, "line %lu: more than one YAML document",
+				         line);
 				yaml_event_delete(&ev);
 				goto out;
 			}
@@ -115,8 +127,10 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 			break;
 		case YAML_MAPPING_START_EVENT:
 			if (state != DOC) {
-				snprintf(err, errlen,
-					 "line %lu: a value must be a string, not a mapping", line);
+				snprintf(
+				    err, errlen,
+				    "line %lu: the value of %s must be a string, not a mapping",
+				    state == VALUE ? keyline : line, key != NULL ? key : "a key");
 				yaml_event_delete(&ev);
 				goto out;
 			}
@@ -126,11 +140,16 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 			state = AFTER_MAP;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
-			snprintf(err, errlen,
-				 state == DOC ? "line %lu: expected a mapping of parameter names "
-						"to values, found a list"
-					      : "line %lu: a value must be a string, not a list",
-				 line);
+			if (state == DOC)
+				snprintf(err, errlen,
+				         "line %lu: expected a mapping of parameter names to "
+				         "values, found a list",
+				         line);
+			else
+				snprintf(err, errlen,
+				         "line %lu: the value of %s must be a string, not a list",
+				         state == VALUE ? keyline : line,
+				         key != NULL ? key : "a key");
 			yaml_event_delete(&ev);
 			goto out;
 		case YAML_ALIAS_EVENT:
@@ -147,25 +166,27 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 				if (ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 				    (n == 0 || (n == 1 && s[0] == '~') || strcmp(s, "null") == 0))
 					break;
-				snprintf(err, errlen,
-					 "line %lu: expected a mapping of parameter names to values",
-					 line);
+				snprintf(
+				    err, errlen,
+				    "line %lu: expected a mapping of parameter names to values",
+				    line);
 				yaml_event_delete(&ev);
 				goto out;
 			}
 			if (state == MAP) {
 				if (memchr(s, '\0', n) != NULL || !paramfile_name_ok(s)) {
-					snprintf(err, errlen,
-						 "line %lu: \"%.200s\" is not a parameter name (it "
-						 "starts with '/' and holds only letters, digits and "
-						 "\"_.-/\")",
-						 line, s);
+					snprintf(
+					    err, errlen,
+					    "line %lu: \"%.200s\" is not a parameter name (it "
+					    "starts with '/' and holds only letters, digits and "
+					    "\"_.-/\")",
+					    line, s);
 					yaml_event_delete(&ev);
 					goto out;
 				}
 				if (kvlist_get_exact(out, s) != NULL) {
 					snprintf(err, errlen, "line %lu: \"%.200s\" is given twice",
-						 line, s);
+					         line, s);
 					yaml_event_delete(&ev);
 					goto out;
 				}
@@ -176,8 +197,9 @@ paramfile_parse(const char *text, size_t len, struct kvlist *out, char *err, siz
 			}
 			if (state == VALUE) {
 				if (memchr(s, '\0', n) != NULL) {
-					snprintf(err, errlen, "line %lu: the value of %s holds a NUL",
-						 keyline, key);
+					snprintf(err, errlen,
+					         "line %lu: the value of %s holds a NUL", keyline,
+					         key);
 					yaml_event_delete(&ev);
 					goto out;
 				}
@@ -215,7 +237,8 @@ paramfile_refresh(struct paramfile *pf, char *err, size_t errlen)
 		goto fail;
 	}
 	if (pf->loaded && st.st_dev == pf->dev && st.st_ino == pf->ino && st.st_size == pf->size &&
-	    st.st_mtim.tv_sec == pf->mtime.tv_sec && st.st_mtim.tv_nsec == pf->mtime.tv_nsec)
+	    st.st_mtim.tv_sec == pf->mtime.tv_sec && st.st_mtim.tv_nsec == pf->mtime.tv_nsec &&
+	    st.st_ctim.tv_sec == pf->ctime.tv_sec && st.st_ctim.tv_nsec == pf->ctime.tv_nsec)
 		return 0;
 
 	if ((fd = open(pf->path, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -235,15 +258,15 @@ paramfile_refresh(struct paramfile *pf, char *err, size_t errlen)
 	}
 	if ((st.st_mode & 077) != 0) {
 		snprintf(err, errlen,
-			 "parameters file %s has mode %04o: group or others may read or write "
-			 "it, and it holds secrets; make it private (chmod 600 %s)",
-			 pf->path, (unsigned)(st.st_mode & 07777), pf->path);
+		         "parameters file %s has mode %04o: group or others may read or write "
+		         "it, and it holds secrets; make it private (chmod 600 %s)",
+		         pf->path, (unsigned)(st.st_mode & 07777), pf->path);
 		close(fd);
 		goto fail;
 	}
 	if (st.st_size > PARAMFILE_MAX) {
 		snprintf(err, errlen, "parameters file %s is larger than %d bytes", pf->path,
-			 PARAMFILE_MAX);
+		         PARAMFILE_MAX);
 		close(fd);
 		goto fail;
 	}
@@ -276,6 +299,7 @@ paramfile_refresh(struct paramfile *pf, char *err, size_t errlen)
 	pf->ino = st.st_ino;
 	pf->size = st.st_size;
 	pf->mtime = st.st_mtim;
+	pf->ctime = st.st_ctim;
 	return 0;
 fail:
 	if (text != NULL) {

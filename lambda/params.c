@@ -14,7 +14,7 @@
 
 struct params_entry {
 	char *base;
-	struct kvlist rel; /* relative name -> value; may be empty */
+	struct kvlist rel;    /* relative name -> value; may be empty */
 	long long expires_ms; /* monotonic */
 	TAILQ_ENTRY(params_entry) link;
 };
@@ -136,7 +136,7 @@ params_copy_rel(const struct kvlist *from, struct kvlist *to)
 
 enum params_status
 params_lookup(struct params *p, const char *key, long long deadline_ms, struct kvlist *out,
-	      enum params_how *how, char *err, size_t errlen)
+              enum params_how *how, char *err, size_t errlen)
 {
 	struct params_entry *e, *next;
 	struct kvlist full = KVLIST_INIT;

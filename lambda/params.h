@@ -31,7 +31,7 @@ const char *params_how_name(enum params_how);
 
 /* The params object takes ownership of ssm (Parameter Store mode). */
 struct params *params_new_ssm(struct ssm_client *ssm, const char *prefix, long ttl_seconds,
-			      long max_hosts);
+                              long max_hosts);
 /* The params object takes ownership of file. */
 struct params *params_new_file(struct paramfile *file, const char *prefix);
 void params_free(struct params *);
@@ -46,7 +46,7 @@ char *params_base(const char *prefix, const char *key);
  * never holds a value.
  */
 enum params_status params_lookup(struct params *, const char *key, long long deadline_ms,
-				 struct kvlist *out, enum params_how *how, char *err,
-				 size_t errlen);
+                                 struct kvlist *out, enum params_how *how, char *err,
+                                 size_t errlen);
 
 #endif

@@ -61,7 +61,7 @@ runtime_invocation_free(struct runtime_invocation *inv)
 
 static int
 runtime_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		 curl_off_t ulnow)
+                 curl_off_t ulnow)
 {
 	struct runtime *rt = arg;
 
@@ -113,7 +113,7 @@ runtime_next(struct runtime *rt, struct runtime_invocation *inv, char *err, size
 	}
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "GET /runtime/invocation/next: %s",
-			 body.overflowed ? "event too large" : curl_easy_strerror(rc));
+		         body.overflowed ? "event too large" : curl_easy_strerror(rc));
 		goto out;
 	}
 	curl_easy_getinfo(rt->h, CURLINFO_RESPONSE_CODE, &status);
@@ -122,7 +122,8 @@ runtime_next(struct runtime *rt, struct runtime_invocation *inv, char *err, size
 		goto out;
 	}
 	if ((v = kvlist_get(&hdrs, "Lambda-Runtime-Aws-Request-Id")) == NULL || *v == '\0') {
-		snprintf(err, errlen, "GET /runtime/invocation/next: no Lambda-Runtime-Aws-Request-Id");
+		snprintf(err, errlen,
+		         "GET /runtime/invocation/next: no Lambda-Runtime-Aws-Request-Id");
 		goto out;
 	}
 	inv->request_id = xstrdup(v);
@@ -147,7 +148,7 @@ out:
 
 static int
 runtime_post(struct runtime *rt, const char *path, const char *body, size_t len,
-	     const char *error_type, char *err, size_t errlen)
+             const char *error_type, char *err, size_t errlen)
 {
 	struct curlbuf answer;
 	struct kvlist hdrs = KVLIST_INIT;
@@ -179,7 +180,7 @@ runtime_post(struct runtime *rt, const char *path, const char *body, size_t len,
 	curl_easy_getinfo(rt->h, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
 		snprintf(err, errlen, "POST %s: HTTP %ld %.200s", path, status,
-			 answer.data ? answer.data : "");
+		         answer.data ? answer.data : "");
 		goto out;
 	}
 	ret = 0;
@@ -196,8 +197,8 @@ out:
 }
 
 int
-runtime_respond(struct runtime *rt, const char *request_id, const char *body, size_t len,
-		char *err, size_t errlen)
+runtime_respond(struct runtime *rt, const char *request_id, const char *body, size_t len, char *err,
+                size_t errlen)
 {
 	char *path, *id = curl_easy_escape(rt->h, request_id, 0);
 	int ret;
@@ -226,7 +227,7 @@ runtime_error_body(const char *type, const char *message, size_t *len)
 
 int
 runtime_error(struct runtime *rt, const char *request_id, const char *type, const char *message,
-	      char *err, size_t errlen)
+              char *err, size_t errlen)
 {
 	char *path, *body, *id = curl_easy_escape(rt->h, request_id, 0);
 	size_t len;
@@ -243,7 +244,7 @@ runtime_error(struct runtime *rt, const char *request_id, const char *type, cons
 
 int
 runtime_init_error(struct runtime *rt, const char *type, const char *message, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	char *body;
 	size_t len;

@@ -33,10 +33,10 @@ void runtime_invocation_free(struct runtime_invocation *);
 
 /* Post the result for request_id. 0 on a 2xx answer, -1 with err set. */
 int runtime_respond(struct runtime *, const char *request_id, const char *body, size_t len,
-		    char *err, size_t errlen);
-int runtime_error(struct runtime *, const char *request_id, const char *type,
-		  const char *message, char *err, size_t errlen);
+                    char *err, size_t errlen);
+int runtime_error(struct runtime *, const char *request_id, const char *type, const char *message,
+                  char *err, size_t errlen);
 int runtime_init_error(struct runtime *, const char *type, const char *message, char *err,
-		       size_t errlen);
+                       size_t errlen);
 
 #endif

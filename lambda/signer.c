@@ -22,9 +22,9 @@ signer_escape_target(const char *s, int keep_qmark)
 
 	curlbuf_init(&b, 0);
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p <= 0x20 || *p >= 0x7f || *p == '#' || *p == '"' || *p == '<' ||
-		    *p == '>' || *p == '\\' || *p == '^' || *p == '`' || *p == '{' || *p == '|' ||
-		    *p == '}' || (*p == '?' && !keep_qmark)) {
+		if (*p <= 0x20 || *p >= 0x7f || *p == '#' || *p == '"' || *p == '<' || *p == '>' ||
+		    *p == '\\' || *p == '^' || *p == '`' || *p == '{' || *p == '|' || *p == '}' ||
+		    (*p == '?' && !keep_qmark)) {
 			esc[0] = '%';
 			esc[1] = hex[*p >> 4];
 			esc[2] = hex[*p & 15];
@@ -66,7 +66,7 @@ signer_decode_key(const char *s)
 
 	for (; *s != '\0'; s++) {
 		if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
-			char h[3] = { s[1], s[2], '\0' };
+			char h[3] = {s[1], s[2], '\0'};
 
 			*o++ = (char)strtol(h, NULL, 16);
 			s += 2;
@@ -116,7 +116,7 @@ signer_set_query(struct kvlist *q, const char *name, const char *value)
 
 int
 signer_apply(const struct kvlist *params, struct kvlist *headers, const char *path,
-	     const struct kvlist *query, char **target, char *err, size_t errlen)
+             const struct kvlist *query, char **target, char *err, size_t errlen)
 {
 	struct kvlist q = KVLIST_INIT;
 	struct curlbuf t;
@@ -134,9 +134,9 @@ signer_apply(const struct kvlist *params, struct kvlist *headers, const char *pa
 		if (strncmp(name, "headers/", 8) == 0) {
 			if (!signer_is_token(name + 8) || !signer_value_ok(value)) {
 				snprintf(err, errlen,
-					 "signing parameter %.200s is not a valid HTTP header "
-					 "(name or value)",
-					 name);
+				         "signing parameter %.200s is not a valid HTTP header "
+				         "(name or value)",
+				         name);
 				kvlist_free(&q);
 				return -1;
 			}

@@ -24,7 +24,7 @@
  * existing escape kept. Returns 0, or -1 with err set (no value in it).
  */
 int signer_apply(const struct kvlist *params, struct kvlist *headers, const char *path,
-		 const struct kvlist *query, char **target, char *err, size_t errlen);
+                 const struct kvlist *query, char **target, char *err, size_t errlen);
 
 /* Percent-encode only the bytes that may not appear in a request target
  * (controls, space, non-ASCII, '#', and '?' unless keep_qmark); '%' stays.

@@ -55,7 +55,7 @@ ssm_creds_clear(struct aws_creds *c)
 
 struct ssm_client *
 ssm_new(const struct ssm_options *opt, const char *endpoint, const char *region,
-	const struct aws_creds *creds, char *err, size_t errlen)
+        const struct aws_creds *creds, char *err, size_t errlen)
 {
 	struct ssm_client *c;
 	CURLU *u;
@@ -77,7 +77,7 @@ ssm_new(const struct ssm_options *opt, const char *endpoint, const char *region,
 	}
 	if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) {
 		snprintf(err, errlen, "Parameter Store endpoint %s: scheme must be https or http",
-			 endpoint);
+		         endpoint);
 		goto fail;
 	}
 	/* Without CURLU_DEFAULT_PORT, a port is returned only when the URL names one. */
@@ -143,7 +143,7 @@ ssm_error_type(const char *type, char *buf, size_t len)
 static void
 ssm_sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -159,7 +159,7 @@ enum attempt {
 /* One signed POST. On success *answer holds the JSON reply. */
 static enum attempt
 ssm_attempt(struct ssm_client *c, const char *body, long timeout_ms, struct curlbuf *answer,
-	    char *err, size_t errlen)
+            char *err, size_t errlen)
 {
 	struct kvlist hdrs = KVLIST_INIT, rhdrs = KVLIST_INIT;
 	struct sigv4_input in;
@@ -209,20 +209,20 @@ ssm_attempt(struct ssm_client *c, const char *body, long timeout_ms, struct curl
 	curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, curlbuf_header);
 	curl_easy_setopt(c->h, CURLOPT_HEADERDATA, &rhdrs);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS,
-			 c->opt.connect_timeout_ms < timeout_ms ? c->opt.connect_timeout_ms
-								: timeout_ms);
+	                 c->opt.connect_timeout_ms < timeout_ms ? c->opt.connect_timeout_ms
+	                                                        : timeout_ms);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
 	rc = curl_easy_perform(c->h);
 	if (rc != CURLE_OK) {
 		if (answer->overflowed)
 			snprintf(err, errlen, "parameter store: answer larger than %d bytes",
-				 SSM_MAX_ANSWER);
+			         SSM_MAX_ANSWER);
 		else
 			snprintf(err, errlen, "parameter store: %s", curl_easy_strerror(rc));
 		ret = rc == CURLE_OPERATION_TIMEDOUT ? ATTEMPT_TIMEOUT
-			   : answer->overflowed	     ? ATTEMPT_FATAL
-						     : ATTEMPT_RETRY;
+		      : answer->overflowed           ? ATTEMPT_FATAL
+		                                     : ATTEMPT_RETRY;
 		goto out;
 	}
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
@@ -276,7 +276,7 @@ ssm_left_ms(const struct ssm_client *c, long long deadline_ms)
 /* One page, with retries. */
 static enum ssm_status
 ssm_page(struct ssm_client *c, const char *body, long long deadline_ms, struct curlbuf *answer,
-	 char *err, size_t errlen)
+         char *err, size_t errlen)
 {
 	long long left;
 	long delay, timeout;
@@ -318,7 +318,7 @@ ssm_page(struct ssm_client *c, const char *body, long long deadline_ms, struct c
 
 enum ssm_status
 ssm_get_path(struct ssm_client *c, const char *path, long long deadline_ms, struct kvlist *out,
-	     char *err, size_t errlen)
+             char *err, size_t errlen)
 {
 	struct curlbuf answer;
 	char *token = NULL, *body;
@@ -332,7 +332,7 @@ ssm_get_path(struct ssm_client *c, const char *path, long long deadline_ms, stru
 	for (pages = 0;; pages++) {
 		if (pages >= SSM_MAX_PAGES) {
 			snprintf(err, errlen, "parameter store: more than %d pages for %s",
-				 SSM_MAX_PAGES, path);
+			         SSM_MAX_PAGES, path);
 			st = SSM_FAILED;
 			break;
 		}

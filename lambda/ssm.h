@@ -19,8 +19,8 @@ struct ssm_options {
 	long backoff_ms;     /* first back-off; doubled per retry */
 	long backoff_max_ms; /* cap */
 	long connect_timeout_ms;
-	long timeout_ms;     /* per HTTP attempt */
-	long margin_ms;      /* stop this long before the deadline */
+	long timeout_ms; /* per HTTP attempt */
+	long margin_ms;  /* stop this long before the deadline */
 };
 
 enum ssm_status {
@@ -32,7 +32,7 @@ enum ssm_status {
 /* endpoint: base URL without trailing slash; creds are copied. NULL when
  * libcurl cannot make a handle or the endpoint is not a URL (err set). */
 struct ssm_client *ssm_new(const struct ssm_options *, const char *endpoint, const char *region,
-			   const struct aws_creds *, char *err, size_t errlen);
+                           const struct aws_creds *, char *err, size_t errlen);
 void ssm_free(struct ssm_client *);
 
 /*
@@ -42,7 +42,7 @@ void ssm_free(struct ssm_client *);
  * parameter value) and out may hold a partial result the caller discards.
  */
 enum ssm_status ssm_get_path(struct ssm_client *, const char *path, long long deadline_ms,
-			     struct kvlist *out, char *err, size_t errlen);
+                             struct kvlist *out, char *err, size_t errlen);
 
 /* The error type of an AWS JSON error body ("__type", the part after '#'),
  * into buf; exposed for unit tests. */
