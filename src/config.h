@@ -13,7 +13,14 @@
 
 #include "kvlist.h"
 
-#define CONFIG_DEFAULT_PATH "/etc/ssm-sign-proxy.yaml"
+/*
+ * Where the file is read from without -c: $(sysconfdir)/ssm-sign-proxy.yaml,
+ * that is /etc/ssm-sign-proxy.yaml for the Debian package (configure
+ * --sysconfdir=/etc) and /usr/local/etc/ssm-sign-proxy.yaml for a plain
+ * source build. A function so that every caller sees the daemon's value.
+ */
+const char *config_default_path(void);
+#define CONFIG_DEFAULT_PATH (config_default_path())
 
 struct config_listen {
 	struct sockaddr_storage addr;
@@ -28,8 +35,8 @@ struct config_cidr {
 };
 
 struct config_cache_host {
-	char *host;
-	double ttl;
+	char *host;     /* lower case, "host" or "host:port" */
+	double ttl;     /* resolved: a host given as a mapping without ttl gets cache.ttl */
 	int private_ok; /* store Cache-Control: private */
 	int cookies_ok; /* store responses with Set-Cookie */
 };
@@ -37,20 +44,21 @@ struct config_cache_host {
 struct config {
 	char *path; /* file it came from, or NULL */
 
-	char *function_name; /* name, name:alias, partial or full ARN; NULL = unconfigured */
-	char *region;        /* the region key; NULL when absent */
-	char *egress_proxy;  /* proxy for the daemon's own AWS calls; NULL = none */
+	char *function_name;   /* name, name:alias, partial or full ARN; NULL = unconfigured */
+	char *function_region; /* the region of a full ARN (it wins over region); else NULL */
+	char *region;          /* the region key; NULL when absent */
+	char *egress_proxy;    /* proxy for the daemon's own AWS calls; NULL = none */
 
 	struct config_listen *listen;
 	size_t nlisten;
 	struct config_cidr *allow;
 	size_t nallow;
 
-	int workers;         /* resolved: "auto" becomes the CPU count */
-	char *user;          /* run workers as; NULL = stay as started */
-	char *pid_file;      /* NULL = none */
-	int log_level;       /* enum log_level */
-	char *access_log;    /* path, "syslog" or "off" */
+	int workers;      /* resolved: "auto" becomes the CPU count */
+	char *user;       /* run workers as; NULL = stay as started */
+	char *pid_file;   /* NULL = none */
+	int log_level;    /* enum log_level */
+	char *access_log; /* path, "syslog", "-" (stderr, the default) or "off" */
 	int forwarded_for;
 
 	struct {
@@ -70,10 +78,10 @@ struct config {
 	} limits;
 
 	struct {
-		int attempts;      /* invoke attempts in all, first included */
-		double base;       /* first back-off, seconds */
-		double cap;        /* largest back-off, seconds */
-		double respawn;    /* first worker respawn back-off, seconds */
+		int attempts;   /* invoke attempts in all, first included */
+		double base;    /* first back-off, seconds */
+		double cap;     /* largest back-off, seconds */
+		double respawn; /* first worker respawn back-off, seconds */
 		double respawn_cap;
 	} retry;
 
@@ -81,7 +89,7 @@ struct config {
 		double refresh_ahead; /* refresh temporary credentials this long before expiry */
 		double retry;         /* first back-off after a failed refresh */
 		double retry_cap;
-		double timeout;       /* per credential HTTP call */
+		double timeout; /* per credential HTTP call */
 		int imds_attempts;
 	} credentials;
 
@@ -95,17 +103,25 @@ struct config {
 	} cache;
 
 	struct {
-		char *command;            /* NULL = invoke AWS Lambda */
-		struct kvlist environment;
+		char *command;             /* NULL = invoke AWS Lambda */
+		struct kvlist environment; /* in file order, names unique */
 		int concurrency;
 		double timeout;
 	} local_function;
+
+	/*
+	 * Things worth telling the operator that do not stop the daemon (for
+	 * example function_name still the placeholder): -t prints them, the
+	 * daemon logs them at start. Owned by the config.
+	 */
+	char **warnings;
+	size_t nwarnings;
 };
 
 /* Overrides from the command line (the original Go tool's flags). */
 struct config_cli {
-	const char *config_path; /* -c; NULL = default */
-	int config_path_given;
+	const char *config_path;   /* -c; NULL = config_default_path() */
+	int config_path_given;     /* -c was used: a missing file is always an error */
 	const char *function_name; /* -function-name */
 	const char *address;       /* -address / -addr */
 	int test_only;             /* -t */
@@ -120,11 +136,34 @@ void config_usage(FILE *);
 
 /*
  * Load the file named by cli (or the default), apply cli overrides and
- * validate. Returns NULL with err set to "FILE:LINE: KEY: message" on error.
+ * validate. Returns NULL with err set to "FILE:LINE: KEY: message" on error
+ * (KEY a dotted path such as timeouts.invoke; "command line: -address: ..."
+ * for a bad flag value). Never prints, never exits. The caller owns the
+ * result and frees it with config_free().
  */
 struct config *config_load(const struct config_cli *, char *err, size_t errlen);
+/*
+ * The same from a string (tests, and anything that has the text already);
+ * name stands for the file name in messages. cli may be NULL.
+ */
+struct config *config_load_string(const char *text, const char *name, const struct config_cli *,
+                                  char *err, size_t errlen);
 void config_free(struct config *);
-/* Does addr (a client address) match the allow list? */
+/*
+ * Does addr (a client address) match the allow list? A v4-mapped IPv6
+ * address (::ffff:a.b.c.d) is matched as the IPv4 address it carries.
+ */
 int config_allowed(const struct config *, const struct sockaddr *addr);
+/* Is this a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
+int config_is_loopback(const struct sockaddr *addr);
+
+/*
+ * The key table, for documentation and its tests: fn is called for every key
+ * in table order with its dotted name, its type, its default as written in
+ * the file (NULL when it has none) and its one-line description.
+ */
+typedef void (*config_key_cb)(const char *name, const char *type, const char *def, const char *doc,
+                              void *arg);
+void config_keys(config_key_cb fn, void *arg);
 
 #endif
