@@ -1,1 +1,648 @@
-/* proxy.c: placeholder until its module lands. */
+/*
+ * proxy.c: the request path inside a worker (see proxy.h). For every
+ * request evhttp hands us: check the client, find the target host
+ * (absolute-form "GET http://host/path" as a forward proxy, or origin-form
+ * with a Host header as a local "ALB"), build the ALB event, invoke the
+ * function (invoke.c), and write its ALB response back; one access-log line
+ * per request.
+ *
+ * evhttp in libevent 2.1 answers methods it was not told about with 501 and
+ * adds "Content-Type: text/html" to replies that lack one: proxy_init()
+ * turns both off so that what the client sees is what the function said.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "accesslog.h"
+#include "alb.h"
+#include "config.h"
+#include "credstore.h"
+#include "httputil.h"
+#include "invoke.h"
+#include "kvlist.h"
+#include "log.h"
+#include "proxy.h"
+#include "xmalloc.h"
+
+/* One request waiting for the function. */
+struct proxy_req {
+	TAILQ_ENTRY(proxy_req) entry;
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	struct invoke *inv;
+	const char *method;
+	char client[64];
+	char *host;
+	char *path;
+	struct timespec start;
+};
+
+static struct {
+	struct event_base *base;
+	struct evhttp *http;
+	const struct config *cfg;
+	struct invoke_ctx *invoke;
+	TAILQ_HEAD(, proxy_req) reqs;
+	unsigned nreqs;
+	char hostname[256];
+	int ready;
+} proxy;
+
+static const char *
+proxy_method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "UNKNOWN";
+}
+
+static double
+proxy_elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static void
+proxy_log(const char *client, const char *method, const char *host, const char *path, int status,
+	  size_t bytes, const struct timespec *start, const char *request_id)
+{
+	struct accesslog_entry e;
+
+	memset(&e, 0, sizeof e);
+	e.client = client;
+	e.method = method;
+	e.host = host;
+	e.path = path;
+	e.status = status;
+	e.bytes = bytes;
+	e.duration_ms = proxy_elapsed_ms(start);
+	e.request_id = request_id != NULL && *request_id != '\0' ? request_id : NULL;
+	accesslog_write(&e);
+}
+
+/* Send an error of our own: a short text body, length-delimited. */
+static size_t
+proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static size_t
+proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt, ...)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evbuffer_new();
+	size_t len = 0;
+	va_list ap;
+
+	if (buf != NULL) {
+		va_start(ap, fmt);
+		evbuffer_add_vprintf(buf, fmt, ap);
+		va_end(ap);
+		evbuffer_add(buf, "\n", 1);
+		len = evbuffer_get_length(buf);
+	}
+	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
+	if (close)
+		evhttp_add_header(out, "Connection", "close");
+	evhttp_send_reply(req, status, http_reason(status), buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		len = 0;
+	return len;
+}
+
+/* Is s a plausible host[:port] (no spaces, no control bytes, no '/')? */
+static int
+proxy_host_valid(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) && strchr("-._:[]%~!$&'()*+,;=", *s) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* Normalize an authority into a Host value: no userinfo, lower case, no
+ * default port. Returns a malloc'd string or NULL when it is not valid. */
+static char *
+proxy_host_from_authority(const char *a, size_t len)
+{
+	const char *at;
+	char *host, *p;
+	size_t n;
+
+	at = memchr(a, '@', len);
+	if (at != NULL) {
+		len -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	host = xstrndup(a, len);
+	for (p = host; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	n = strlen(host);
+	/* "host:80" and "host:" mean host; "[::1]:80" likewise. */
+	if (n >= 3 && strcmp(host + n - 3, ":80") == 0 && host[n - 4] != ':')
+		host[n - 3] = '\0';
+	else if (n >= 1 && host[n - 1] == ':' && (n < 2 || host[n - 2] != ':'))
+		host[n - 1] = '\0';
+	if (!proxy_host_valid(host)) {
+		free(host);
+		return NULL;
+	}
+	return host;
+}
+
+/* Split a raw query into key/value pairs without decoding anything. */
+static void
+proxy_split_query(const char *q, struct kvlist *out)
+{
+	const char *amp, *eq, *end;
+
+	while (*q != '\0') {
+		amp = strchr(q, '&');
+		end = amp ? amp : q + strlen(q);
+		if (end > q) {
+			eq = memchr(q, '=', (size_t)(end - q));
+			if (eq != NULL)
+				kvlist_addn(out, q, (size_t)(eq - q), eq + 1, (size_t)(end - eq - 1));
+			else
+				kvlist_addn(out, q, (size_t)(end - q), "", 0);
+		}
+		if (amp == NULL)
+			break;
+		q = amp + 1;
+	}
+}
+
+static void
+proxy_req_free(struct proxy_req *pr)
+{
+	TAILQ_REMOVE(&proxy.reqs, pr, entry);
+	proxy.nreqs--;
+	free(pr->host);
+	free(pr->path);
+	free(pr);
+}
+
+/* The client's connection is going away with our answer still pending:
+ * evhttp frees the request right after this, so forget it now. */
+static void
+proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	log_debug("client %s went away; abandoning %s %s", pr->client, pr->method, pr->host);
+	if (pr->inv != NULL)
+		invoke_cancel(pr->inv);
+	/* 499, as nginx says: the client closed the connection. */
+	proxy_log(pr->client, pr->method, pr->host, pr->path, 499, 0, &pr->start, NULL);
+	proxy_req_free(pr);
+}
+
+/* Write the function's ALB response. Returns the body bytes sent, or
+ * (size_t)-1 when the response is unusable (err says why). */
+static size_t
+proxy_write_response(struct evhttp_request *req, const char *payload, size_t len, int *status,
+		     char *err, size_t errlen)
+{
+	struct alb_response resp;
+	struct evkeyvalq *out;
+	struct evbuffer *buf;
+	const char *reason;
+	size_t i, n;
+	int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+
+	alb_response_init(&resp);
+	if (alb_response_decode(payload, len, &resp, err, errlen) != 0)
+		return (size_t)-1;
+	if (resp.status < 200 || resp.status > 599) {
+		snprintf(err, errlen, "statusCode %d is not a final HTTP status", resp.status);
+		alb_response_free(&resp);
+		return (size_t)-1;
+	}
+	http_strip_hop_by_hop(&resp.headers, resp.status == 407);
+	out = evhttp_request_get_output_headers(req);
+	for (i = 0; i < resp.headers.n; i++) {
+		const char *name = resp.headers.v[i].name;
+
+		/* evhttp computes the length of what it sends; a HEAD reply
+		 * keeps the origin's, since it has no body to measure. */
+		if (strcasecmp(name, "Content-Length") == 0 && !head)
+			continue;
+		if (evhttp_add_header(out, name, resp.headers.v[i].value) != 0)
+			log_warn("dropping invalid response header %.64s from the function", name);
+	}
+	/* "200 OK" -> "OK"; an absent or bare description gets the standard phrase. */
+	reason = NULL;
+	if (resp.status_description != NULL) {
+		reason = resp.status_description;
+		while (isdigit((unsigned char)*reason))
+			reason++;
+		while (*reason == ' ')
+			reason++;
+		if (*reason == '\0' || strpbrk(reason, "\r\n") != NULL)
+			reason = NULL;
+	}
+	if (reason == NULL)
+		reason = http_reason(resp.status);
+	buf = evbuffer_new();
+	n = 0;
+	if (buf != NULL && resp.body_len > 0) {
+		evbuffer_add(buf, resp.body, resp.body_len);
+		n = resp.body_len;
+	}
+	*status = resp.status;
+	evhttp_send_reply(req, resp.status, reason, buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+	alb_response_free(&resp);
+	if (head || resp.status == 204 || resp.status == 304)
+		n = 0;
+	return n;
+}
+
+/* invoke.c: the function answered, or the invocation failed. */
+static void
+proxy_invoke_done(const struct invoke_result *r, void *arg)
+{
+	struct proxy_req *pr = arg;
+	struct evhttp_request *req = pr->req;
+	char err[512];
+	size_t bytes;
+	int status = r->status;
+
+	pr->inv = NULL;
+	/* Answering may free the connection (a write error): we are done
+	 * with it either way, so stop listening for its close. */
+	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+	if (r->status == 200) {
+		bytes = proxy_write_response(req, r->payload, r->payload_len, &status, err,
+					     sizeof err);
+		if (bytes == (size_t)-1) {
+			log_error("function %s returned an invalid response (request %s): %s",
+				  proxy.cfg->function_name, r->request_id[0] ? r->request_id : "-",
+				  err);
+			status = 502;
+			bytes = proxy_send_error(req, 502, 0,
+						 "function returned an invalid response: %s", err);
+		}
+	} else {
+		if (r->function_error == NULL)
+			log_warn("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
+				 r->message);
+		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
+	}
+	proxy_log(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
+		  r->request_id);
+	proxy_req_free(pr);
+}
+
+/* Fill the event's request part from the client's request. */
+static void
+proxy_build_request(struct evhttp_request *req, const char *method, const char *host,
+		    const char *path, const char *query, const char *client, struct alb_request *a)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct evkeyval *kv;
+	struct kvlist xff = KVLIST_INIT;
+	const char *id;
+	char idbuf[64];
+	size_t i, len;
+	char *joined = NULL, *tmp;
+
+	a->method = xstrdup(method);
+	a->path = xstrdup(path);
+	if (query != NULL)
+		proxy_split_query(query, &a->query);
+	TAILQ_FOREACH(kv, in, next)
+	{
+		kvlist_add(&a->headers, kv->key, kv->value);
+	}
+	http_strip_hop_by_hop(&a->headers, 0);
+	/* evhttp has answered "Expect: 100-continue" already. */
+	kvlist_del(&a->headers, "Expect");
+	kvlist_set(&a->headers, "Host", host);
+	if (proxy.cfg->forwarded_for) {
+		/* One X-Forwarded-For: what came in, then this client. */
+		for (i = 0; i < a->headers.n; i++) {
+			if (strcasecmp(a->headers.v[i].name, "X-Forwarded-For") == 0)
+				kvlist_add(&xff, "", a->headers.v[i].value);
+		}
+		for (i = 0; i < xff.n; i++) {
+			xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "",
+				  xff.v[i].value);
+			free(joined);
+			joined = tmp;
+		}
+		xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "", client);
+		free(joined);
+		kvlist_set(&a->headers, "X-Forwarded-For", tmp);
+		free(tmp);
+		kvlist_free(&xff);
+	}
+	len = evbuffer_get_length(body);
+	if (len > 0) {
+		a->body = xmalloc(len);
+		evbuffer_copyout(body, a->body, len);
+		a->body_len = len;
+	}
+	a->multi_value = 1;
+	a->instance_hostname = xstrdup(proxy.hostname);
+	id = credstore_instance_id(idbuf, sizeof idbuf);
+	a->instance_id = xstrdup(id != NULL ? id : "");
+}
+
+/*
+ * Work out the target from the request line: absolute-form
+ * "http://host[:port]/path?query" (forward proxy) or origin-form
+ * "/path?query" with Host. On success *host, *path (escaped, as sent, no
+ * query) and *query (raw, or NULL) are malloc'd. Otherwise returns the
+ * status to answer and err says why.
+ */
+static int
+proxy_target(struct evhttp_request *req, char **host, char **path, char **query, char *err,
+	     size_t errlen)
+{
+	const char *uri = evhttp_request_get_uri(req), *p, *q, *h;
+	size_t alen;
+
+	*host = *path = *query = NULL;
+	if (uri == NULL || *uri == '\0') {
+		snprintf(err, errlen, "empty request target");
+		return 400;
+	}
+	if (strncasecmp(uri, "https://", 8) == 0) {
+		snprintf(err, errlen,
+			 "https:// URLs cannot be proxied: send the request as plain http:// "
+			 "(the function makes the TLS connection to the API)");
+		return 400;
+	}
+	if (strncasecmp(uri, "http://", 7) == 0) {
+		p = uri + 7;
+		alen = strcspn(p, "/?#");
+		*host = proxy_host_from_authority(p, alen);
+		if (*host == NULL) {
+			snprintf(err, errlen, "invalid host in the request URL");
+			return 400;
+		}
+		p += alen;
+	} else if (*uri == '/' || strcmp(uri, "*") == 0) {
+		p = uri;
+		h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+		if (h == NULL || *h == '\0') {
+			snprintf(err, errlen,
+				 "no target host: send an absolute http:// URL (forward proxy) or "
+				 "a Host header");
+			return 400;
+		}
+		*host = proxy_host_from_authority(h, strlen(h));
+		if (*host == NULL) {
+			snprintf(err, errlen, "invalid Host header");
+			return 400;
+		}
+	} else {
+		snprintf(err, errlen, "unsupported request target: send an absolute http:// URL");
+		return 400;
+	}
+	q = p + strcspn(p, "?#");
+	*path = *p == '/' || *p == '*' ? xstrndup(p, (size_t)(q - p)) : xstrdup("/");
+	if (*q == '?')
+		*query = xstrndup(q + 1, strcspn(q + 1, "#"));
+	return 0;
+}
+
+static void
+proxy_request(struct evhttp_request *req, void *arg)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const struct config *cfg = proxy.cfg;
+	const struct sockaddr *sa;
+	struct alb_request a;
+	struct proxy_req *pr;
+	struct timespec start;
+	const char *method;
+	char client[64], err[512], *addr = NULL, *host = NULL, *path = NULL, *query = NULL;
+	char *event;
+	size_t len, bytes;
+	ev_uint16_t port = 0;
+	int status;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	method = proxy_method_name(evhttp_request_get_command(req));
+	client[0] = '\0';
+	if (evcon != NULL) {
+		evhttp_connection_get_peer(evcon, &addr, &port);
+		if (addr != NULL)
+			snprintf(client, sizeof client, "%s", addr);
+	}
+	/* A v4-mapped peer on a dual-stack socket is the IPv4 client. */
+	if (strncasecmp(client, "::ffff:", 7) == 0 && strchr(client + 7, '.') != NULL)
+		memmove(client, client + 7, strlen(client + 7) + 1);
+
+	sa = evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL;
+	if (sa == NULL || !config_allowed(cfg, sa)) {
+		log_info("refused client %s: not in the allow list", client[0] ? client : "?");
+		bytes = proxy_send_error(req, 403, 0,
+					 "client %s is not allowed to use this proxy (see allow in "
+					 "the configuration)",
+					 client[0] ? client : "?");
+		proxy_log(client, method, NULL, NULL, 403, bytes, &start, NULL);
+		return;
+	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT) {
+		/* Length-delimited and closed, so that a client that already
+		 * started TLS or waits for a tunnel does not hang. */
+		bytes = proxy_send_error(
+		    req, 405, 1,
+		    "CONNECT is not supported: send plain http:// URLs through this proxy (for "
+		    "example http://api.github.com/...); the TLS connection to the API starts in "
+		    "the Lambda function");
+		proxy_log(client, method, evhttp_request_get_uri(req), NULL, 405, bytes, &start,
+			  NULL);
+		return;
+	}
+	status = proxy_target(req, &host, &path, &query, err, sizeof err);
+	if (status != 0) {
+		bytes = proxy_send_error(req, status, 0, "%s", err);
+		proxy_log(client, method, host, path, status, bytes, &start, NULL);
+		goto out;
+	}
+	if (cfg->function_name == NULL || *cfg->function_name == '\0') {
+		bytes = proxy_send_error(req, 503,
+					 0, "no Lambda function configured: set function_name in %s "
+					 "(or start with -function-name NAME)",
+					 cfg->path ? cfg->path : CONFIG_DEFAULT_PATH);
+		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
+		goto out;
+	}
+	if (cfg->limits.max_inflight > 0 &&
+	    invoke_inflight(proxy.invoke) >= (unsigned)cfg->limits.max_inflight) {
+		bytes = proxy_send_error(req, 503, 0,
+					 "too many requests in flight (limits.max_inflight is %d); "
+					 "retry later",
+					 cfg->limits.max_inflight);
+		log_warn("503 for %s %s: limits.max_inflight (%d) reached", method, host,
+			 cfg->limits.max_inflight);
+		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
+		goto out;
+	}
+
+	alb_request_init(&a);
+	proxy_build_request(req, method, host, path, query, client, &a);
+	event = alb_request_encode(&a, &len);
+	alb_request_free(&a);
+	if (len > INVOKE_MAX_PAYLOAD) {
+		free(event);
+		bytes = proxy_send_error(req, 413, 0,
+					 "request too large: the Lambda event would be %zu bytes, "
+					 "more than the %d bytes a synchronous invoke accepts",
+					 len, INVOKE_MAX_PAYLOAD);
+		proxy_log(client, method, host, path, 413, bytes, &start, NULL);
+		goto out;
+	}
+
+	pr = xcalloc(1, sizeof *pr);
+	pr->req = req;
+	pr->evcon = evcon;
+	pr->method = method;
+	snprintf(pr->client, sizeof pr->client, "%s", client);
+	pr->host = host;
+	pr->path = path;
+	host = path = NULL;
+	pr->start = start;
+	TAILQ_INSERT_TAIL(&proxy.reqs, pr, entry);
+	proxy.nreqs++;
+	evhttp_connection_set_closecb(evcon, proxy_conn_closed, pr);
+	pr->inv = invoke_start(proxy.invoke, method, event, len, proxy_invoke_done, pr);
+out:
+	free(host);
+	free(path);
+	free(query);
+}
+
+int
+proxy_init(struct event_base *base, struct evhttp *http, const struct config *cfg)
+{
+	struct invoke_options o;
+	struct timeval tv;
+	double t;
+
+	memset(&proxy, 0, sizeof proxy);
+	TAILQ_INIT(&proxy.reqs);
+	proxy.base = base;
+	proxy.http = http;
+	proxy.cfg = cfg;
+	if (gethostname(proxy.hostname, sizeof proxy.hostname - 1) != 0)
+		proxy.hostname[0] = '\0';
+
+	memset(&o, 0, sizeof o);
+	o.function_name = cfg->function_name;
+	o.egress_proxy = cfg->egress_proxy;
+	o.connect_timeout = cfg->timeouts.connect;
+	o.budget = cfg->timeouts.invoke;
+	o.attempts = cfg->retry.attempts;
+	o.backoff_base = cfg->retry.base;
+	o.backoff_cap = cfg->retry.cap;
+	/* Every invocation in flight needs its own HTTP/1.1 connection. */
+	o.max_connections = cfg->limits.max_inflight > 0 ? cfg->limits.max_inflight : 0;
+	proxy.invoke = invoke_ctx_new(base, &o);
+	if (proxy.invoke == NULL) {
+		log_error("cannot create the Lambda client (libcurl multi handle)");
+		return -1;
+	}
+
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+					     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+					     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+					     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(http, NULL);
+	if (cfg->limits.max_body > 0)
+		evhttp_set_max_body_size(http, (ev_ssize_t)cfg->limits.max_body);
+	if (cfg->limits.max_header > 0)
+		evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->limits.max_header);
+	/*
+	 * libevent 2.1 has one inactivity timeout per connection, used while
+	 * it reads a request and while a kept-alive connection idles (never
+	 * while we wait for the function): the largest of the three keys, so
+	 * that none of them cuts a client off early.
+	 */
+	t = cfg->timeouts.client_header;
+	if (cfg->timeouts.client_body > t)
+		t = cfg->timeouts.client_body;
+	if (cfg->timeouts.keepalive > t)
+		t = cfg->timeouts.keepalive;
+	if (t > 0) {
+		tv.tv_sec = (time_t)t;
+		tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+		evhttp_set_timeout_tv(http, &tv);
+	}
+	evhttp_set_gencb(http, proxy_request, NULL);
+	proxy.ready = 1;
+	return 0;
+}
+
+unsigned
+proxy_inflight(void)
+{
+	return proxy.nreqs;
+}
+
+void
+proxy_free(void)
+{
+	struct proxy_req *pr;
+
+	if (!proxy.ready)
+		return;
+	/* Whatever is still waiting gets a clear answer rather than a reset. */
+	while ((pr = TAILQ_FIRST(&proxy.reqs)) != NULL) {
+		if (pr->inv != NULL)
+			invoke_cancel(pr->inv);
+		pr->inv = NULL;
+		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+		proxy_send_error(pr->req, 503, 1, "the proxy is shutting down; retry");
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL);
+		proxy_req_free(pr);
+	}
+	invoke_ctx_free(proxy.invoke);
+	proxy.invoke = NULL;
+	proxy.ready = 0;
+}
