@@ -102,8 +102,8 @@ struct invoke {
 	struct event *timer;
 
 	char *url;
-	char *host;  /* Host header: host[:port] */
-	char *path;  /* the path as sent, for the signature */
+	char *host; /* Host header: host[:port] */
+	char *path; /* the path as sent, for the signature */
 	char region[64];
 
 	unsigned sent;     /* attempts sent */
@@ -111,16 +111,17 @@ struct invoke {
 	int skew_retried;
 	int token_retried;
 	enum invoke_fail last_fail;
-	char last_msg[512];
+	char last_msg[600];
 	uint64_t park_generation;
 	int parked_once;
-	char cred_err[512];
+	char cred_err[600];
 
 	/* The attempt in libcurl. */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct evbuffer *body;
 	struct kvlist resp_headers;
+	size_t sent_bytes; /* of the payload, in this attempt */
 	int too_large;
 	char curl_err[CURL_ERROR_SIZE];
 	char request_id[128];
@@ -206,6 +207,7 @@ invoke_attempt_clear(struct invoke *inv)
 	}
 	kvlist_free(&inv->resp_headers);
 	inv->too_large = 0;
+	inv->sent_bytes = 0;
 	inv->curl_err[0] = '\0';
 }
 
@@ -230,7 +232,7 @@ invoke_free(struct invoke *inv)
 /* Report and free. */
 static void
 invoke_finish(struct invoke *inv, int status, const char *message, const char *payload,
-	      size_t payload_len, const char *function_error)
+              size_t payload_len, const char *function_error)
 {
 	struct invoke_result r;
 
@@ -246,9 +248,8 @@ invoke_finish(struct invoke *inv, int status, const char *message, const char *p
 	invoke_free(inv);
 }
 
-static void
-invoke_fail(struct invoke *inv, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void invoke_fail(struct invoke *inv, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 invoke_fail(struct invoke *inv, int status, const char *fmt, ...)
@@ -268,15 +269,16 @@ invoke_give_up(struct invoke *inv)
 {
 	switch (inv->last_fail) {
 	case FAIL_THROTTLED:
-		invoke_fail(inv, 503, "Lambda is throttling the function (%s); gave up after %u attempts",
-			    inv->last_msg, inv->sent);
+		invoke_fail(inv, 503,
+		            "Lambda is throttling the function (%s); gave up after %u attempts",
+		            inv->last_msg, inv->sent);
 		break;
 	case FAIL_UNREACHABLE:
 		invoke_fail(inv, 502, "cannot reach the Lambda endpoint: %s", inv->last_msg);
 		break;
 	case FAIL_BROKEN:
 		invoke_fail(inv, 502, "the connection to the Lambda endpoint failed: %s",
-			    inv->last_msg);
+		            inv->last_msg);
 		break;
 	case FAIL_SERVER:
 	case FAIL_NONE:
@@ -326,7 +328,7 @@ invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
 		return;
 	}
 	log_debug("invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
-		  delay * 1000);
+	          delay * 1000);
 	invoke_timer_in(inv, delay, INVOKE_BACKOFF);
 }
 
@@ -371,12 +373,46 @@ invoke_write_cb(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl: the payload, for an upload through the read callback. */
+static size_t
+invoke_read_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct invoke *inv = arg;
+	size_t len = size * n, left = inv->payload_len - inv->sent_bytes;
+
+	if (len > left)
+		len = left;
+	memcpy(buf, inv->payload + inv->sent_bytes, len);
+	inv->sent_bytes += len;
+	return len;
+}
+
+/*
+ * libcurl: start the payload again. libcurl silently resends a request
+ * whose reused connection died without an answer; that is harmless for an
+ * idempotent method, but for POST or PATCH the function may already have
+ * run, so only an attempt that has not sent any of its body may start over
+ * (CURLE_SEND_FAIL_REWIND otherwise, answered 502 without a retry).
+ */
+static int
+invoke_seek_cb(void *arg, curl_off_t offset, int origin)
+{
+	struct invoke *inv = arg;
+
+	if (origin != SEEK_SET || offset != 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	if (!inv->idempotent && inv->sent_bytes > 0)
+		return CURL_SEEKFUNC_FAIL;
+	inv->sent_bytes = 0;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* The error name and message of a Lambda API error: the name from
  * X-Amzn-ErrorType (without its ":http://..." suffix) or the body's
  * __type, the message from the body's message/Message. */
 static void
 invoke_api_error(struct invoke *inv, const char *body, size_t len, char *type, size_t tlen,
-		 char *msg, size_t mlen)
+                 char *msg, size_t mlen)
 {
 	const char *t, *m = NULL, *colon;
 	json_t *root, *v;
@@ -462,10 +498,10 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 		json_decref(root);
 	}
 	log_error("function %s failed (%s, request %s): %s: %s", inv->ctx->function_name, kind,
-		  inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
-		  msg[0] ? msg : "-");
-	invoke_fail(inv, 502, "the function failed (%s): %s%s%s", kind,
-		    type[0] ? type : "error", msg[0] ? ": " : "", msg);
+	          inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
+	          msg[0] ? msg : "-");
+	invoke_fail(inv, 502, "the function failed (%s): %s%s%s", kind, type[0] ? type : "error",
+	            msg[0] ? ": " : "", msg);
 }
 
 /* curlev: an attempt ended. */
@@ -488,21 +524,26 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	if (res != CURLE_OK) {
 		const char *why = inv->curl_err[0] ? inv->curl_err : curl_easy_strerror(res);
 
+		if (res == CURLE_SEND_FAIL_REWIND)
+			why = "the connection closed without an answer after the request was sent";
+
 		invoke_clean_copy(inv->last_msg, sizeof inv->last_msg, why);
 		switch (res) {
 		case CURLE_WRITE_ERROR:
 			if (inv->too_large) {
 				invoke_attempt_clear(inv);
-				invoke_fail(inv, 502, "the function's response is larger than %d bytes",
-					    INVOKE_MAX_RESPONSE);
+				invoke_fail(inv, 502,
+				            "the function's response is larger than %d bytes",
+				            INVOKE_MAX_RESPONSE);
 				return;
 			}
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			invoke_attempt_clear(inv);
 			if (invoke_remaining(inv) <= 0.05) {
-				invoke_fail(inv, 504, "the Lambda invocation timed out after %.1f s",
-					    ctx->budget);
+				invoke_fail(inv, 504,
+				            "the Lambda invocation timed out after %.1f s",
+				            ctx->budget);
 				return;
 			}
 			/* The connect timeout, not the budget: nothing was sent. */
@@ -516,6 +557,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 			invoke_attempt_clear(inv);
 			invoke_retry_later(inv, FAIL_UNREACHABLE, -1);
 			return;
+		case CURLE_SEND_FAIL_REWIND:
 		case CURLE_SEND_ERROR:
 		case CURLE_RECV_ERROR:
 		case CURLE_GOT_NOTHING:
@@ -528,10 +570,11 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 				invoke_retry_later(inv, FAIL_BROKEN, -1);
 				return;
 			}
-			invoke_fail(inv, 502,
-				    "the connection to the Lambda endpoint failed: %s (not retried: %s "
-				    "is not idempotent)",
-				    inv->last_msg, inv->method);
+			invoke_fail(
+			    inv, 502,
+			    "the connection to the Lambda endpoint failed: %s (not retried: %s "
+			    "is not idempotent)",
+			    inv->last_msg, inv->method);
 			return;
 		default:
 			break;
@@ -562,7 +605,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	invoke_api_error(inv, body, len, type, sizeof type, msg, sizeof msg);
 	snprintf(inv->last_msg, sizeof inv->last_msg, "%s%s%s", type, msg[0] ? ": " : "", msg);
 	log_warn("lambda invoke: HTTP %ld %s (request %s, attempt %u)", status, inv->last_msg,
-		 inv->request_id[0] ? inv->request_id : "-", inv->sent);
+	         inv->request_id[0] ? inv->request_id : "-", inv->sent);
 
 	if (status == 403 && !inv->skew_retried && invoke_is_skew_error(type, msg) &&
 	    (v = kvlist_get(&inv->resp_headers, "Date")) != NULL &&
@@ -570,7 +613,8 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 		/* Correct the clock for this worker and retry once at once. */
 		ctx->skew = date - time(NULL);
 		inv->skew_retried = 1;
-		log_warn("clock skew: Lambda's clock is %+lds from ours; signing with it", (long)ctx->skew);
+		log_warn("clock skew: Lambda's clock is %+lds from ours; signing with it",
+		         (long)ctx->skew);
 		invoke_attempt_clear(inv);
 		invoke_timer_in(inv, 0, INVOKE_STEP);
 		return;
@@ -606,8 +650,9 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 			invoke_retry_later(inv, FAIL_SERVER, -1);
 			return;
 		}
-		invoke_fail(inv, 502, "lambda invoke failed: %s (not retried: %s is not idempotent)",
-			    inv->last_msg, inv->method);
+		invoke_fail(inv, 502,
+		            "lambda invoke failed: %s (not retried: %s is not idempotent)",
+		            inv->last_msg, inv->method);
 		return;
 	}
 	invoke_attempt_clear(inv);
@@ -653,7 +698,7 @@ invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
 		plen--;
 	name = sigv4_uri_encode(ctx->function_name, strlen(ctx->function_name), 0);
 	xasprintf(&inv->path, "%.*s/2015-03-31/functions/%s/invocations", (int)plen,
-		  path ? path : "", name);
+	          path ? path : "", name);
 	free(name);
 	if ((strcmp(scheme, "http") == 0 && port != NULL && strcmp(port, "80") == 0) ||
 	    (strcmp(scheme, "https") == 0 && port != NULL && strcmp(port, "443") == 0)) {
@@ -697,7 +742,7 @@ invoke_park(struct invoke *inv)
 		inv->park_generation = gen;
 		inv->parked_once = 1;
 		log_debug("invoke: no usable credentials yet (%s); waiting for a refresh",
-			  inv->cred_err);
+		          inv->cred_err);
 	}
 	invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
 }
@@ -780,7 +825,12 @@ invoke_send(struct invoke *inv)
 	awsenv_curl_setup(inv->easy, ctx->egress_proxy);
 	curl_easy_setopt(inv->easy, CURLOPT_URL, inv->url);
 	curl_easy_setopt(inv->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(inv->easy, CURLOPT_POSTFIELDS, inv->payload);
+	/* The body through callbacks, not CURLOPT_POSTFIELDS, to decide
+	 * about libcurl's own resends (invoke_seek_cb). */
+	curl_easy_setopt(inv->easy, CURLOPT_READFUNCTION, invoke_read_cb);
+	curl_easy_setopt(inv->easy, CURLOPT_READDATA, inv);
+	curl_easy_setopt(inv->easy, CURLOPT_SEEKFUNCTION, invoke_seek_cb);
+	curl_easy_setopt(inv->easy, CURLOPT_SEEKDATA, inv);
 	curl_easy_setopt(inv->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)inv->payload_len);
 	curl_easy_setopt(inv->easy, CURLOPT_HTTPHEADER, inv->hdrs);
 	curl_easy_setopt(inv->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -816,7 +866,7 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 		if (credstore_generation() == inv->park_generation) {
 			if (invoke_remaining(inv) <= 0) {
 				invoke_fail(inv, 503, "no usable AWS credentials within %.1f s: %s",
-					    inv->ctx->budget, inv->cred_err);
+				            inv->ctx->budget, inv->cred_err);
 				return;
 			}
 			invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
@@ -829,7 +879,7 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 			invoke_give_up(inv);
 		else
 			invoke_fail(inv, 504, "the Lambda invocation timed out after %.1f s",
-				    inv->ctx->budget);
+			            inv->ctx->budget);
 		return;
 	}
 	if (inv->url == NULL && invoke_prepare_target(inv, err, sizeof err) != 0) {
@@ -887,7 +937,7 @@ invoke_inflight(const struct invoke_ctx *ctx)
 
 struct invoke *
 invoke_start(struct invoke_ctx *ctx, const char *method, char *payload, size_t len,
-	     invoke_done_cb cb, void *arg)
+             invoke_done_cb cb, void *arg)
 {
 	struct invoke *inv;
 	struct timespec now;

@@ -67,7 +67,7 @@ unsigned invoke_inflight(const struct invoke_ctx *);
  * decides whether a 5xx or a broken connection may be retried.
  */
 struct invoke *invoke_start(struct invoke_ctx *, const char *method, char *payload, size_t len,
-			    invoke_done_cb, void *arg);
+                            invoke_done_cb, void *arg);
 /* Abandon an invocation (the client went away); its callback is not called. */
 void invoke_cancel(struct invoke *);
 

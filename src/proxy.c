@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,10 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
 #include "accesslog.h"
@@ -35,6 +38,7 @@
 #include "kvlist.h"
 #include "log.h"
 #include "proxy.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* One request waiting for the function. */
@@ -43,6 +47,7 @@ struct proxy_req {
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
 	struct invoke *inv;
+	struct event *watch; /* EOF from the client while we wait */
 	const char *method;
 	char client[64];
 	char *host;
@@ -99,7 +104,7 @@ proxy_elapsed_ms(const struct timespec *start)
 
 static void
 proxy_log(const char *client, const char *method, const char *host, const char *path, int status,
-	  size_t bytes, const struct timespec *start, const char *request_id)
+          size_t bytes, const struct timespec *start, const char *request_id)
 {
 	struct accesslog_entry e;
 
@@ -115,10 +120,19 @@ proxy_log(const char *client, const char *method, const char *host, const char *
 	accesslog_write(&e);
 }
 
+/* Close the connection after this reply (evhttp reads the header). */
+static void
+proxy_mark_close(struct evhttp_request *req)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	if (evhttp_find_header(out, "Connection") == NULL)
+		evhttp_add_header(out, "Connection", "close");
+}
+
 /* Send an error of our own: a short text body, length-delimited. */
-static size_t
-proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static size_t proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt,
+                               ...) __attribute__((format(printf, 4, 5)));
 
 static size_t
 proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt, ...)
@@ -136,8 +150,8 @@ proxy_send_error(struct evhttp_request *req, int status, int close, const char *
 		len = evbuffer_get_length(buf);
 	}
 	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
-	if (close)
-		evhttp_add_header(out, "Connection", "close");
+	if (close || worker_draining())
+		proxy_mark_close(req);
 	evhttp_send_reply(req, status, http_reason(status), buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
@@ -201,7 +215,8 @@ proxy_split_query(const char *q, struct kvlist *out)
 		if (end > q) {
 			eq = memchr(q, '=', (size_t)(end - q));
 			if (eq != NULL)
-				kvlist_addn(out, q, (size_t)(eq - q), eq + 1, (size_t)(end - eq - 1));
+				kvlist_addn(out, q, (size_t)(eq - q), eq + 1,
+				            (size_t)(end - eq - 1));
 			else
 				kvlist_addn(out, q, (size_t)(end - q), "", 0);
 		}
@@ -214,6 +229,8 @@ proxy_split_query(const char *q, struct kvlist *out)
 static void
 proxy_req_free(struct proxy_req *pr)
 {
+	if (pr->watch != NULL)
+		event_free(pr->watch);
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
 	free(pr->host);
@@ -236,11 +253,40 @@ proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
 	proxy_req_free(pr);
 }
 
+/*
+ * The client's socket became readable while we wait for the function.
+ * evhttp does not read a connection while its request is being answered,
+ * so it would not notice the client leaving until the reply fails; we look
+ * (MSG_PEEK, as nginx does): EOF or an error means nobody waits for the
+ * answer, so stop the invocation and drop the connection. Data (a
+ * pipelined request) is evhttp's: stop watching.
+ */
+static void
+proxy_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_req *pr = arg;
+	struct evhttp_connection *evcon = pr->evcon;
+	char c;
+	ssize_t n;
+
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		event_add(pr->watch, NULL);
+		return;
+	}
+	if (n > 0)
+		return;
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	proxy_conn_closed(evcon, pr);
+	/* Frees the request too (it is still queued on the connection). */
+	evhttp_connection_free(evcon);
+}
+
 /* Write the function's ALB response. Returns the body bytes sent, or
  * (size_t)-1 when the response is unusable (err says why). */
 static size_t
 proxy_write_response(struct evhttp_request *req, const char *payload, size_t len, int *status,
-		     char *err, size_t errlen)
+                     char *err, size_t errlen)
 {
 	struct alb_response resp;
 	struct evkeyvalq *out;
@@ -289,6 +335,9 @@ proxy_write_response(struct evhttp_request *req, const char *payload, size_t len
 		n = resp.body_len;
 	}
 	*status = resp.status;
+	/* A retiring worker sends its keep-alive clients elsewhere. */
+	if (worker_draining())
+		proxy_mark_close(req);
 	evhttp_send_reply(req, resp.status, reason, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
@@ -312,32 +361,36 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 	/* Answering may free the connection (a write error): we are done
 	 * with it either way, so stop listening for its close. */
 	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+	if (pr->watch != NULL) {
+		event_free(pr->watch);
+		pr->watch = NULL;
+	}
 	if (r->status == 200) {
-		bytes = proxy_write_response(req, r->payload, r->payload_len, &status, err,
-					     sizeof err);
+		bytes =
+		    proxy_write_response(req, r->payload, r->payload_len, &status, err, sizeof err);
 		if (bytes == (size_t)-1) {
 			log_error("function %s returned an invalid response (request %s): %s",
-				  proxy.cfg->function_name, r->request_id[0] ? r->request_id : "-",
-				  err);
+			          proxy.cfg->function_name, r->request_id[0] ? r->request_id : "-",
+			          err);
 			status = 502;
 			bytes = proxy_send_error(req, 502, 0,
-						 "function returned an invalid response: %s", err);
+			                         "function returned an invalid response: %s", err);
 		}
 	} else {
 		if (r->function_error == NULL)
 			log_warn("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
-				 r->message);
+			         r->message);
 		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
 	}
 	proxy_log(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
-		  r->request_id);
+	          r->request_id);
 	proxy_req_free(pr);
 }
 
 /* Fill the event's request part from the client's request. */
 static void
 proxy_build_request(struct evhttp_request *req, const char *method, const char *host,
-		    const char *path, const char *query, const char *client, struct alb_request *a)
+                    const char *path, const char *query, const char *client, struct alb_request *a)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	struct evbuffer *body = evhttp_request_get_input_buffer(req);
@@ -368,7 +421,7 @@ proxy_build_request(struct evhttp_request *req, const char *method, const char *
 		}
 		for (i = 0; i < xff.n; i++) {
 			xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "",
-				  xff.v[i].value);
+			          xff.v[i].value);
 			free(joined);
 			joined = tmp;
 		}
@@ -399,7 +452,7 @@ proxy_build_request(struct evhttp_request *req, const char *method, const char *
  */
 static int
 proxy_target(struct evhttp_request *req, char **host, char **path, char **query, char *err,
-	     size_t errlen)
+             size_t errlen)
 {
 	const char *uri = evhttp_request_get_uri(req), *p, *q, *h;
 	size_t alen;
@@ -411,8 +464,8 @@ proxy_target(struct evhttp_request *req, char **host, char **path, char **query,
 	}
 	if (strncasecmp(uri, "https://", 8) == 0) {
 		snprintf(err, errlen,
-			 "https:// URLs cannot be proxied: send the request as plain http:// "
-			 "(the function makes the TLS connection to the API)");
+		         "https:// URLs cannot be proxied: send the request as plain http:// "
+		         "(the function makes the TLS connection to the API)");
 		return 400;
 	}
 	if (strncasecmp(uri, "http://", 7) == 0) {
@@ -429,8 +482,8 @@ proxy_target(struct evhttp_request *req, char **host, char **path, char **query,
 		h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
 		if (h == NULL || *h == '\0') {
 			snprintf(err, errlen,
-				 "no target host: send an absolute http:// URL (forward proxy) or "
-				 "a Host header");
+			         "no target host: send an absolute http:// URL (forward proxy) or "
+			         "a Host header");
 			return 400;
 		}
 		*host = proxy_host_from_authority(h, strlen(h));
@@ -463,9 +516,26 @@ proxy_request(struct evhttp_request *req, void *arg)
 	char *event;
 	size_t len, bytes;
 	ev_uint16_t port = 0;
+	evutil_socket_t fd;
 	int status;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	/*
+	 * evhttp marks an absolute-form request for a host it does not serve
+	 * as a proxy request, and then closes the connection after the reply
+	 * unless the client sent "Proxy-Connection: keep-alive", without
+	 * saying "Connection: close": every client's next request on the
+	 * kept-alive connection would fail. Connection (and a client's
+	 * "Proxy-Connection: close") decide here, as for any request.
+	 */
+	if (req->flags & EVHTTP_PROXY_REQUEST) {
+		const char *pc;
+
+		req->flags &= ~EVHTTP_PROXY_REQUEST;
+		pc = evhttp_find_header(evhttp_request_get_input_headers(req), "Proxy-Connection");
+		if (pc != NULL && strcasecmp(pc, "close") == 0)
+			proxy_mark_close(req);
+	}
 	method = proxy_method_name(evhttp_request_get_command(req));
 	client[0] = '\0';
 	if (evcon != NULL) {
@@ -481,9 +551,9 @@ proxy_request(struct evhttp_request *req, void *arg)
 	if (sa == NULL || !config_allowed(cfg, sa)) {
 		log_info("refused client %s: not in the allow list", client[0] ? client : "?");
 		bytes = proxy_send_error(req, 403, 0,
-					 "client %s is not allowed to use this proxy (see allow in "
-					 "the configuration)",
-					 client[0] ? client : "?");
+		                         "client %s is not allowed to use this proxy (see allow in "
+		                         "the configuration)",
+		                         client[0] ? client : "?");
 		proxy_log(client, method, NULL, NULL, 403, bytes, &start, NULL);
 		return;
 	}
@@ -496,7 +566,7 @@ proxy_request(struct evhttp_request *req, void *arg)
 		    "example http://api.github.com/...); the TLS connection to the API starts in "
 		    "the Lambda function");
 		proxy_log(client, method, evhttp_request_get_uri(req), NULL, 405, bytes, &start,
-			  NULL);
+		          NULL);
 		return;
 	}
 	status = proxy_target(req, &host, &path, &query, err, sizeof err);
@@ -506,21 +576,21 @@ proxy_request(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	if (cfg->function_name == NULL || *cfg->function_name == '\0') {
-		bytes = proxy_send_error(req, 503,
-					 0, "no Lambda function configured: set function_name in %s "
-					 "(or start with -function-name NAME)",
-					 cfg->path ? cfg->path : CONFIG_DEFAULT_PATH);
+		bytes = proxy_send_error(req, 503, 0,
+		                         "no Lambda function configured: set function_name in %s "
+		                         "(or start with -function-name NAME)",
+		                         cfg->path ? cfg->path : CONFIG_DEFAULT_PATH);
 		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
 		goto out;
 	}
 	if (cfg->limits.max_inflight > 0 &&
 	    invoke_inflight(proxy.invoke) >= (unsigned)cfg->limits.max_inflight) {
 		bytes = proxy_send_error(req, 503, 0,
-					 "too many requests in flight (limits.max_inflight is %d); "
-					 "retry later",
-					 cfg->limits.max_inflight);
+		                         "too many requests in flight (limits.max_inflight is %d); "
+		                         "retry later",
+		                         cfg->limits.max_inflight);
 		log_warn("503 for %s %s: limits.max_inflight (%d) reached", method, host,
-			 cfg->limits.max_inflight);
+		         cfg->limits.max_inflight);
 		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
 		goto out;
 	}
@@ -532,9 +602,9 @@ proxy_request(struct evhttp_request *req, void *arg)
 	if (len > INVOKE_MAX_PAYLOAD) {
 		free(event);
 		bytes = proxy_send_error(req, 413, 0,
-					 "request too large: the Lambda event would be %zu bytes, "
-					 "more than the %d bytes a synchronous invoke accepts",
-					 len, INVOKE_MAX_PAYLOAD);
+		                         "request too large: the Lambda event would be %zu bytes, "
+		                         "more than the %d bytes a synchronous invoke accepts",
+		                         len, INVOKE_MAX_PAYLOAD);
 		proxy_log(client, method, host, path, 413, bytes, &start, NULL);
 		goto out;
 	}
@@ -551,6 +621,12 @@ proxy_request(struct evhttp_request *req, void *arg)
 	TAILQ_INSERT_TAIL(&proxy.reqs, pr, entry);
 	proxy.nreqs++;
 	evhttp_connection_set_closecb(evcon, proxy_conn_closed, pr);
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (fd != -1) {
+		pr->watch = event_new(proxy.base, fd, EV_READ, proxy_client_readable, pr);
+		if (pr->watch != NULL)
+			event_add(pr->watch, NULL);
+	}
 	pr->inv = invoke_start(proxy.invoke, method, event, len, proxy_invoke_done, pr);
 out:
 	free(host);
@@ -590,9 +666,9 @@ proxy_init(struct event_base *base, struct evhttp *http, const struct config *cf
 	}
 
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-					     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-					     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-					     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	                                     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(http, NULL);
 	if (cfg->limits.max_body > 0)
 		evhttp_set_max_body_size(http, (ev_ssize_t)cfg->limits.max_body);
