@@ -52,34 +52,6 @@ bootstrap_clean(const char *s, char *buf, size_t len)
 		memcpy(buf + len - 4, "...", 4);
 }
 
-/* Until common/creds.c lands: the Lambda environment's credentials. */
-static int
-bootstrap_creds_env(struct aws_creds *c, char *err, size_t errlen)
-{
-	const char *id = getenv("AWS_ACCESS_KEY_ID"), *key = getenv("AWS_SECRET_ACCESS_KEY");
-	const char *tok = getenv("AWS_SESSION_TOKEN");
-
-	memset(c, 0, sizeof *c);
-	if (id == NULL || *id == '\0' || key == NULL || *key == '\0') {
-		snprintf(err, errlen, "not set");
-		return 1;
-	}
-	c->access_key_id = xstrdup(id);
-	c->secret_access_key = xstrdup(key);
-	c->session_token = tok != NULL && *tok != '\0' ? xstrdup(tok) : NULL;
-	snprintf(c->source, sizeof c->source, "environment");
-	return 0;
-}
-
-static void
-bootstrap_creds_clear(struct aws_creds *c)
-{
-	xfree_secret(c->access_key_id);
-	xfree_secret(c->secret_access_key);
-	xfree_secret(c->session_token);
-	memset(c, 0, sizeof *c);
-}
-
 /* Build the parameter source and the origin client from the configuration.
  * 0, or -1 with err set. */
 static int
@@ -114,12 +86,12 @@ bootstrap_setup(const struct fnconf *conf, struct handler *h, char *err, size_t 
 		return -1;
 	}
 	memset(&creds, 0, sizeof creds);
-	if (bootstrap_creds_env(&creds, cerr, sizeof cerr) != 0) {
+	if (creds_from_env(&creds, cerr, sizeof cerr) != 0) {
 		snprintf(err, errlen,
 		         "no AWS credentials in the environment (AWS_ACCESS_KEY_ID, "
 		         "AWS_SECRET_ACCESS_KEY): %s",
 		         cerr);
-		bootstrap_creds_clear(&creds);
+		creds_clear(&creds);
 		return -1;
 	}
 	so.retries = conf->ssm_retries;
@@ -131,7 +103,7 @@ bootstrap_setup(const struct fnconf *conf, struct handler *h, char *err, size_t 
 	endpoint = awsenv_endpoint("ssm", region);
 	ssm = ssm_new(&so, endpoint, region, &creds, err, errlen);
 	free(endpoint);
-	bootstrap_creds_clear(&creds);
+	creds_clear(&creds);
 	if (ssm == NULL)
 		return -1;
 	h->params = params_new_ssm(ssm, conf->prefix, conf->cache_ttl, conf->cache_max_hosts);
@@ -243,9 +215,10 @@ main(int argc, char **argv)
 	log_set_level(conf.log_level);
 	if (bootstrap_setup(&conf, &h, err, sizeof err) != 0)
 		goto init_error;
-	log_info("ready: parameters from %s, prefix \"/%s\", cache ttl %lds",
+	log_info("ready: parameters from %s, prefix \"/%s\", cache ttl %lds, CA bundle %s",
 	         conf.parameters_file ? conf.parameters_file : "Parameter Store", conf.prefix,
-	         conf.parameters_file ? 0L : conf.cache_ttl);
+	         conf.parameters_file ? 0L : conf.cache_ttl,
+	         awsenv_ca_bundle() ? awsenv_ca_bundle() : "(libcurl's default)");
 
 	bootstrap_serve(rt, &h);
 	goto out;

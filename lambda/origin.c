@@ -145,7 +145,7 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 	struct kvlist hdrs = KVLIST_INIT, rhdrs = KVLIST_INIT;
 	struct curl_slist *sl;
 	struct curlbuf body;
-	char *url;
+	char *url, detail[CURL_ERROR_SIZE];
 	long long left = 0;
 	long status = 0, timeout = o->timeout_ms;
 	curl_off_t pretransfer_us = 0;
@@ -203,6 +203,8 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		curl_easy_setopt(o->h, CURLOPT_CUSTOMREQUEST, rq->method);
 	curl_easy_setopt(o->h, CURLOPT_WRITEFUNCTION, curlbuf_write);
 	curl_easy_setopt(o->h, CURLOPT_WRITEDATA, &body);
+	detail[0] = '\0';
+	curl_easy_setopt(o->h, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(o->h, CURLOPT_HEADERFUNCTION, curlbuf_header);
 	curl_easy_setopt(o->h, CURLOPT_HEADERDATA, &rhdrs);
 	curl_easy_setopt(o->h, CURLOPT_CONNECTTIMEOUT_MS,
@@ -239,12 +241,15 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		         timeout);
 		ret = ORIGIN_TIMEOUT;
 	} else {
+		/* The error buffer says which certificate check failed or which
+		 * address refused: what an operator needs. */
 		snprintf(err, errlen, "cannot reach %s:%d: %s", rq->host, rq->port,
-		         curl_easy_strerror(rc));
+		         detail[0] != '\0' ? detail : curl_easy_strerror(rc));
 		ret = ORIGIN_UNREACHABLE;
 	}
 	curl_easy_setopt(o->h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(o->h, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(o->h, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(sl);
 	kvlist_free(&hdrs);
 	kvlist_free(&rhdrs);

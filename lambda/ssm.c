@@ -32,27 +32,6 @@ struct ssm_client {
 	struct aws_creds creds;
 };
 
-/* Until common/creds.c lands: deep copy and wipe of credentials. */
-static void
-ssm_creds_copy(struct aws_creds *dst, const struct aws_creds *src)
-{
-	memset(dst, 0, sizeof *dst);
-	dst->access_key_id = src->access_key_id ? xstrdup(src->access_key_id) : NULL;
-	dst->secret_access_key = src->secret_access_key ? xstrdup(src->secret_access_key) : NULL;
-	dst->session_token = src->session_token ? xstrdup(src->session_token) : NULL;
-	dst->expiration = src->expiration;
-	memcpy(dst->source, src->source, sizeof dst->source);
-}
-
-static void
-ssm_creds_clear(struct aws_creds *c)
-{
-	xfree_secret(c->access_key_id);
-	xfree_secret(c->secret_access_key);
-	xfree_secret(c->session_token);
-	memset(c, 0, sizeof *c);
-}
-
 struct ssm_client *
 ssm_new(const struct ssm_options *opt, const char *endpoint, const char *region,
         const struct aws_creds *creds, char *err, size_t errlen)
@@ -65,7 +44,7 @@ ssm_new(const struct ssm_options *opt, const char *endpoint, const char *region,
 	c->opt = *opt;
 	xasprintf(&c->url, "%s/", endpoint);
 	c->region = xstrdup(region);
-	ssm_creds_copy(&c->creds, creds);
+	creds_copy(&c->creds, creds);
 
 	if ((u = curl_url()) == NULL ||
 	    curl_url_set(u, CURLUPART_URL, c->url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
@@ -119,7 +98,7 @@ ssm_free(struct ssm_client *c)
 	free(c->host);
 	free(c->sign_path);
 	free(c->region);
-	ssm_creds_clear(&c->creds);
+	creds_clear(&c->creds);
 	free(c);
 }
 
