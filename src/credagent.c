@@ -104,6 +104,17 @@ mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Wall-clock time with fractions: expirations are whole seconds, but when we
+ * fetched within that second matters to a refresh due seconds later. */
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void
 agent_bump(void)
 {
@@ -235,7 +246,7 @@ agent_fetch(struct agent *a, double now)
 			a->next_fetch = NEVER;
 			return;
 		}
-		life = (double)(c.expiration - wall);
+		life = (double)c.expiration - wall_now();
 		ahead = a->cfg.refresh_ahead;
 		if (ahead > 0.2 * life)
 			ahead = 0.2 * life;
