@@ -41,6 +41,10 @@
 #include "worker.h"
 #include "xmalloc.h"
 
+#define PROXY_TARGET_GROUP_ARN                                                                     \
+	"arn:aws:elasticloadbalancing:local:000000000000:targetgroup/ssm-sign-proxy/"              \
+	"0000000000000000"
+
 /* One request waiting for the function. */
 struct proxy_req {
 	TAILQ_ENTRY(proxy_req) entry;
@@ -438,6 +442,9 @@ proxy_build_request(struct evhttp_request *req, const char *method, const char *
 		a->body_len = len;
 	}
 	a->multi_value = 1;
+	/* Functions written for an ALB target find requestContext.elb; the
+	 * ARN is a fixed, recognisable stand-in (there is no target group). */
+	a->target_group_arn = xstrdup(PROXY_TARGET_GROUP_ARN);
 	a->instance_hostname = xstrdup(proxy.hostname);
 	id = credstore_instance_id(idbuf, sizeof idbuf);
 	a->instance_id = xstrdup(id != NULL ? id : "");
