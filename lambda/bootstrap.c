@@ -118,7 +118,8 @@ bootstrap_teardown(struct handler *h)
 	memset(h, 0, sizeof *h);
 }
 
-static void
+/* Returns 0 when stopped by a signal, 1 when the Runtime API failed. */
+static int
 bootstrap_serve(struct runtime *rt, struct handler *h)
 {
 	struct runtime_invocation inv;
@@ -136,7 +137,7 @@ bootstrap_serve(struct runtime *rt, struct handler *h)
 		if (r != 0) {
 			/* The Runtime API is gone: nothing left to serve. */
 			log_error("%s", err);
-			break;
+			return 1;
 		}
 		start = curlbuf_now_ms();
 		if (inv.trace_id != NULL)
@@ -166,6 +167,7 @@ bootstrap_serve(struct runtime *rt, struct handler *h)
 		handler_result_free(&res);
 		runtime_invocation_free(&inv);
 	}
+	return 0;
 }
 
 int
@@ -220,7 +222,7 @@ main(int argc, char **argv)
 	         conf.parameters_file ? 0L : conf.cache_ttl,
 	         awsenv_ca_bundle() ? awsenv_ca_bundle() : "(libcurl's default)");
 
-	bootstrap_serve(rt, &h);
+	status = bootstrap_serve(rt, &h);
 	goto out;
 
 init_error:
