@@ -155,16 +155,46 @@ invoke_timer_in(struct invoke *inv, double seconds, enum invoke_state state)
 	evtimer_add(inv->timer, &tv);
 }
 
-/* Copy s into dst for a client-facing message: printable ASCII only, so a
- * Lambda error text cannot inject lines or control bytes into a reply. */
+/*
+ * Copy an error text from Lambda into dst for the log and the client's
+ * body: printable ASCII only (no injected lines or control bytes), the
+ * first line only, and never what could be a credential. AWS's
+ * signature-mismatch message goes on with the canonical request, whose
+ * signed headers include X-Amz-Security-Token: that part is cut. Access key
+ * ids (AKIA..., ASIA...) keep their first four characters.
+ */
 static void
 invoke_clean_copy(char *dst, size_t len, const char *s)
 {
-	size_t i = 0;
+	static const char *const cut[] = {"The Canonical String", "Canonical String",
+	                                  "The String-to-Sign"};
+	size_t i = 0, j, n;
+	char *p;
 
-	for (; s != NULL && *s != '\0' && i + 1 < len; s++)
+	if (len == 0)
+		return;
+	for (; s != NULL && *s != '\0' && *s != '\n' && *s != '\r' && i + 1 < len; s++)
 		dst[i++] = (*s >= 0x20 && *s < 0x7f) ? *s : ' ';
 	dst[i] = '\0';
+	for (j = 0; j < sizeof cut / sizeof cut[0]; j++) {
+		if ((p = strstr(dst, cut[j])) != NULL)
+			*p = '\0';
+	}
+	for (p = dst; (p = strstr(p, "A")) != NULL; p++) {
+		if (strncmp(p, "AKIA", 4) != 0 && strncmp(p, "ASIA", 4) != 0 &&
+		    strncmp(p, "AKID", 4) != 0)
+			continue;
+		for (n = 4; isupper((unsigned char)p[n]) || isdigit((unsigned char)p[n]); n++)
+			;
+		if (n < 12)
+			continue;
+		/* "AKIA" + "..." in place of the rest. */
+		memmove(p + 7, p + n, strlen(p + n) + 1);
+		memcpy(p + 4, "...", 3);
+	}
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == ' ')
+		dst[--n] = '\0';
 }
 
 static CURL *
@@ -604,8 +634,8 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 
 	invoke_api_error(inv, body, len, type, sizeof type, msg, sizeof msg);
 	snprintf(inv->last_msg, sizeof inv->last_msg, "%s%s%s", type, msg[0] ? ": " : "", msg);
-	log_warn("lambda invoke: HTTP %ld %s (request %s, attempt %u)", status, inv->last_msg,
-	         inv->request_id[0] ? inv->request_id : "-", inv->sent);
+	log_debug("lambda invoke: HTTP %ld %s (request %s, attempt %u)", status, inv->last_msg,
+	          inv->request_id[0] ? inv->request_id : "-", inv->sent);
 
 	if (status == 403 && !inv->skew_retried && invoke_is_skew_error(type, msg) &&
 	    (v = kvlist_get(&inv->resp_headers, "Date")) != NULL &&

@@ -173,6 +173,30 @@ class InvokeTest(daemon_fixture.ProxyTestCase):
         self.assertEqual(r.status_code, 502, r.text)
         self.assertIn("RequestTooLargeException", r.text)
 
+    def test_lambda_error_text_never_leaks_credentials(self):
+        # AWS's signature-mismatch message quotes the canonical request, whose
+        # signed headers include the session token; other messages name the
+        # access key id. Neither may reach the client or the log.
+        token = "IQoJb3JpZ2luX2VjEXAMPLEsessiontoken"
+        akid = "AKIAIOSFODNN7EXAMPLE"
+        mismatch = ("The request signature we calculated does not match the signature you "
+                    "provided. The Canonical String for this request should have been\n'POST\n"
+                    "/2015-03-31/functions/f/invocations\n\nhost:x\nx-amz-security-token:%s\n'"
+                    % token)
+        self.lam.push(lambda inv: sl.aws_error(403, "InvalidSignatureException", mismatch),
+                      lambda inv: sl.aws_error(403, "AccessDeniedException",
+                                               "Access key %s is not authorized to perform: "
+                                               "lambda:InvokeFunction" % akid))
+        d = self.daemon()
+        for _ in range(2):
+            r = d.get("http://api.example.test/x")
+            self.assertEqual(r.status_code, 502, r.text)
+            self.assertNotIn(token, r.text)
+            self.assertNotIn(akid, r.text)
+        self.assertIn("InvalidSignatureException", d.log() + r.text)
+        self.assertNotIn(token, d.log())
+        self.assertNotIn(akid, d.log())
+
     def test_endpoint_down_then_recovery(self):
         d = self.daemon()
         r = d.get("http://api.example.test/up")
