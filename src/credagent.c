@@ -396,6 +396,7 @@ agent_signals(void)
 	sa.sa_handler = agent_sigterm; /* no SA_RESTART: poll() returns at once */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL); /* the workers' "finish and go": same for us */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
@@ -496,6 +497,7 @@ int
 credstore_spawn_agent(const struct config *cfg)
 {
 	pid_t master = getpid(), pid;
+	sigset_t all, old;
 
 	if (credstore_shm == NULL)
 		return -1;
@@ -503,11 +505,19 @@ credstore_spawn_agent(const struct config *cfg)
 	if (credstore_shm->config.generation == 0)
 		credstore_configure(cfg);
 	fflush(stderr);
+	/*
+	 * Until the child has its own handlers, a signal would run the master's
+	 * (libevent's, which writes to the master's signal socket): block them
+	 * across fork; agent_signals() unblocks in the child.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
-	if (pid < 0)
-		return -1;
 	if (pid == 0)
 		agent_main(master);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return -1;
 	atomic_store(&credstore_shm->agent_pid, pid);
 	return (int)pid;
 }
