@@ -1,44 +1,62 @@
 /*
- * main.c: the ssm-sign-proxy daemon's entry point.
- *
- * MINIMAL VERSION from the config work (worktree "config"): it parses the
- * command line and the configuration (-t, -V, -h, usage errors) so that
- * they can be tested; the daemon engineer's main (process model) replaces
- * the part after config_load().
+ * main.c: the ssm-sign-proxy daemon's entry point. Reads the command line
+ * and the configuration, answers -t, and otherwise runs the master (which
+ * stays in the foreground and logs to stderr: systemd and
+ * start-stop-daemon --background do the daemonizing).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
 
 #include "config.h"
+#include "log.h"
+#include "master.h"
 
 int
 main(int argc, char **argv)
 {
 	struct config_cli cli;
-	struct config *cfg;
-	char err[1024];
+	struct config *conf;
+	char err[2048];
 	size_t i;
 	int rc;
 
-	if ((rc = config_parse_args(argc, argv, &cli, err, sizeof err)) == 1)
-		return 0;
-	if (rc == -1) {
+	log_init("ssm-sign-proxy", LOG_LVL_INFO, 0);
+	memset(&cli, 0, sizeof cli);
+	switch (config_parse_args(argc, argv, &cli, err, sizeof err)) {
+	case 1:
+		return 0; /* -h or -V */
+	case -1: /* a usage error: exit 2, as getopt-style tools do */
 		fprintf(stderr, "ssm-sign-proxy: %s\n", err);
 		config_usage(stderr);
 		return 2;
 	}
-	if ((cfg = config_load(&cli, err, sizeof err)) == NULL) {
+
+	conf = config_load(&cli, err, sizeof err);
+	if (conf == NULL) {
 		fprintf(stderr, "ssm-sign-proxy: %s\n", err);
 		return 1;
 	}
-	for (i = 0; i < cfg->nwarnings; i++)
-		fprintf(stderr, "ssm-sign-proxy: warning: %s\n", cfg->warnings[i]);
 	if (cli.test_only) {
-		fprintf(stderr, "ssm-sign-proxy: configuration %s is valid\n",
-		        cfg->path != NULL ? cfg->path : "(command line only)");
-		config_free(cfg);
+		for (i = 0; i < conf->nwarnings; i++)
+			fprintf(stderr, "ssm-sign-proxy: warning: %s\n", conf->warnings[i]);
+		printf("configuration %s ok\n", conf->path != NULL ? conf->path : "(command line)");
+		config_free(conf);
 		return 0;
 	}
-	config_free(cfg);
-	fprintf(stderr, "ssm-sign-proxy: not built yet\n");
-	return 1;
+
+	log_set_level(conf->log_level);
+	for (i = 0; i < conf->nwarnings; i++)
+		log_warn("%s", conf->warnings[i]);
+	/* Once, before any fork: the workers inherit it. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl_global_init failed");
+		config_free(conf);
+		return 1;
+	}
+	rc = master_run(&cli, conf);
+	curl_global_cleanup();
+	return rc;
 }

@@ -1,1 +1,393 @@
-/* worker.c: placeholder until its module lands. */
+/*
+ * worker.c: a worker process. It serves HTTP with evhttp on the listening
+ * sockets inherited from the master and hands every request to the proxy
+ * (proxy.h); it never blocks. On SIGQUIT (retire) or SIGTERM (stop) it
+ * stops accepting, lets the requests in flight finish within
+ * timeouts.shutdown, and exits after freeing everything.
+ *
+ * libevent 2.1's evhttp tells nobody when a connection closes, so to honour
+ * limits.max_connections the worker makes every connection's bufferevent
+ * itself (evhttp_set_bevcb), holds a reference to it, and recognises a
+ * closed connection by evhttp having freed its side (the callbacks are
+ * cleared). Accepting is paused at the limit and resumed when a sweep finds
+ * a connection gone.
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "accesslog.h"
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+/* How often a draining worker looks at proxy_inflight(), and a worker at
+ * its connection limit looks for closed connections (seconds). */
+#define WORKER_POLL 0.05
+
+struct worker_conn {
+	struct bufferevent *bev;
+	TAILQ_ENTRY(worker_conn) entry;
+};
+TAILQ_HEAD(worker_conn_list, worker_conn);
+
+struct worker {
+	const struct config *conf;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket **bound;
+	size_t nbound;
+	int accepting;
+
+	struct worker_conn_list conns;
+	int nconns;
+
+	struct event *sig[5];
+	size_t nsig;
+	struct event *poll;     /* drain: in-flight check; at limit: sweep */
+	struct event *deadline; /* drain: give up waiting */
+	int draining;
+	int proxy_ready;
+};
+
+static struct worker w;
+
+static struct timeval
+worker_tv(double seconds)
+{
+	struct timeval tv;
+
+	if (seconds < 0)
+		seconds = 0;
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+int
+worker_draining(void)
+{
+	return w.draining;
+}
+
+static void
+worker_set_accepting(int on)
+{
+	size_t i;
+
+	if (w.accepting == on)
+		return;
+	for (i = 0; i < w.nbound; i++) {
+		struct evconnlistener *l = evhttp_bound_socket_get_listener(w.bound[i]);
+
+		if (on)
+			evconnlistener_enable(l);
+		else
+			evconnlistener_disable(l);
+	}
+	w.accepting = on;
+}
+
+/* Drop the connections evhttp has finished with; returns how many are left. */
+static int
+worker_sweep(void)
+{
+	struct worker_conn *c, *next;
+	bufferevent_data_cb readcb;
+
+	for (c = TAILQ_FIRST(&w.conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		readcb = NULL;
+		bufferevent_getcb(c->bev, &readcb, NULL, NULL, NULL);
+		if (readcb != NULL)
+			continue;
+		/* bufferevent_free() cleared the callbacks: evhttp is done
+		 * with it (and closed the socket); ours is the last ref. */
+		TAILQ_REMOVE(&w.conns, c, entry);
+		bufferevent_decref(c->bev);
+		free(c);
+		w.nconns--;
+	}
+	return w.nconns;
+}
+
+static void
+worker_poll_arm(void)
+{
+	struct timeval tv = worker_tv(WORKER_POLL);
+
+	if (!evtimer_pending(w.poll, NULL))
+		evtimer_add(w.poll, &tv);
+}
+
+/*
+ * evhttp asks for a bufferevent for each new connection. It is created
+ * without BEV_OPT_CLOSE_ON_FREE: evhttp then closes the socket itself when
+ * it frees the connection, even though our reference keeps the bufferevent.
+ */
+static struct bufferevent *
+worker_bevcb(struct event_base *base, void *arg)
+{
+	struct worker_conn *c;
+	struct bufferevent *bev;
+
+	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
+		return NULL;
+	worker_sweep();
+	c = xcalloc(1, sizeof *c);
+	c->bev = bev;
+	bufferevent_incref(bev);
+	TAILQ_INSERT_TAIL(&w.conns, c, entry);
+	w.nconns++;
+	if (w.conf->limits.max_connections > 0 && w.nconns >= w.conf->limits.max_connections &&
+	    !w.draining) {
+		log_debug("%d connections: pausing accept", w.nconns);
+		worker_set_accepting(0);
+		worker_poll_arm();
+	}
+	return bev;
+}
+
+static void
+worker_drain_check(void)
+{
+	unsigned inflight = w.proxy_ready ? proxy_inflight() : 0;
+
+	if (inflight == 0) {
+		log_debug("nothing in flight: exiting");
+		event_base_loopbreak(w.base);
+		return;
+	}
+	worker_poll_arm();
+}
+
+static void
+worker_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (w.draining) {
+		worker_drain_check();
+		return;
+	}
+	if (worker_sweep() < w.conf->limits.max_connections) {
+		log_debug("%d connections: accepting again", w.nconns);
+		worker_set_accepting(1);
+		return;
+	}
+	worker_poll_arm();
+}
+
+static void
+worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("%u requests still in flight after %.1fs: exiting anyway",
+	         w.proxy_ready ? proxy_inflight() : 0, w.conf->timeouts.shutdown);
+	event_base_loopbreak(w.base);
+}
+
+/* Stop accepting (the master keeps the sockets open) and wait for the
+ * requests in flight, at most timeouts.shutdown. */
+static void
+worker_drain(const char *why)
+{
+	struct timeval tv;
+	size_t i;
+
+	if (w.draining)
+		return;
+	w.draining = 1;
+	log_info("%s: no longer accepting, %u requests in flight", why,
+	         w.proxy_ready ? proxy_inflight() : 0);
+	for (i = 0; i < w.nbound; i++)
+		evhttp_del_accept_socket(w.http, w.bound[i]);
+	w.nbound = 0;
+	tv = worker_tv(w.conf->timeouts.shutdown);
+	evtimer_add(w.deadline, &tv);
+	worker_drain_check();
+}
+
+static void
+worker_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char err[512];
+
+	switch (sig) {
+	case SIGQUIT:
+		worker_drain("retiring");
+		break;
+	case SIGTERM:
+		worker_drain("stopping");
+		break;
+	case SIGUSR1:
+		if (accesslog_reopen(err, sizeof err) == -1)
+			log_error("%s", err);
+		break;
+	}
+}
+
+/* Become p->user (the master resolved it; initgroups reads the group file,
+ * once, before the loop starts). */
+static int
+worker_drop_privileges(const struct worker_params *p)
+{
+	if (p->user == NULL || p->uid == (uid_t)-1)
+		return 0;
+	if (geteuid() == p->uid && getegid() == p->gid)
+		return 0;
+	if (initgroups(p->user, p->gid) == -1) {
+		log_error("initgroups %s: %s", p->user, strerror(errno));
+		return -1;
+	}
+	if (setgid(p->gid) == -1 || setuid(p->uid) == -1) {
+		log_error("cannot become user %s: %s", p->user, strerror(errno));
+		return -1;
+	}
+	/* The master stays root; a worker must never get it back. */
+	if (setuid(0) == 0 && p->uid != 0) {
+		log_error("could regain root after becoming %s", p->user);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+worker_listen(const int *fds, size_t nfds)
+{
+	struct evconnlistener *l;
+	size_t i;
+
+	w.bound = xcalloc(nfds + 1, sizeof *w.bound);
+	for (i = 0; i < nfds; i++) {
+		/* backlog -1: the master already called listen(). Our copy of
+		 * the socket is closed when evhttp lets go of it. */
+		l = evconnlistener_new(w.base, NULL, NULL,
+		                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+		if (l == NULL) {
+			log_error("evconnlistener_new failed");
+			for (; i < nfds; i++)
+				close(fds[i]);
+			return -1;
+		}
+		if ((w.bound[w.nbound] = evhttp_bind_listener(w.http, l)) == NULL) {
+			log_error("evhttp_bind_listener failed");
+			evconnlistener_free(l);
+			for (i++; i < nfds; i++)
+				close(fds[i]);
+			return -1;
+		}
+		w.nbound++;
+	}
+	w.accepting = 1;
+	return 0;
+}
+
+static void
+worker_free(void)
+{
+	struct worker_conn *c;
+	size_t i;
+
+	if (w.proxy_ready)
+		proxy_free();
+	if (w.http != NULL)
+		evhttp_free(w.http);
+	/* evhttp_free() freed every connection: drop our references. */
+	while ((c = TAILQ_FIRST(&w.conns)) != NULL) {
+		TAILQ_REMOVE(&w.conns, c, entry);
+		bufferevent_decref(c->bev);
+		free(c);
+	}
+	free(w.bound);
+	for (i = 0; i < w.nsig; i++)
+		event_free(w.sig[i]);
+	if (w.poll != NULL)
+		event_free(w.poll);
+	if (w.deadline != NULL)
+		event_free(w.deadline);
+	if (w.base != NULL)
+		event_base_free(w.base);
+	memset(&w, 0, sizeof w);
+}
+
+int
+worker_run(const struct worker_params *p)
+{
+	static const int sigs[] = {SIGQUIT, SIGTERM, SIGUSR1};
+	struct timeval tv;
+	char tag[32];
+	sigset_t none;
+	size_t i;
+	int rc = 1;
+
+	memset(&w, 0, sizeof w);
+	TAILQ_INIT(&w.conns);
+	w.conf = p->conf;
+	snprintf(tag, sizeof tag, "worker %d", p->slot);
+	log_set_tag(tag);
+	log_set_level(p->conf->log_level);
+
+	/* A master killed outright (SIGKILL) must not leave us behind: the
+	 * kernel sends SIGTERM, which drains as a stop does. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+	if (getppid() != p->master) {
+		for (i = 0; i < p->nfds; i++)
+			close(p->fds[i]);
+		return 0;
+	}
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (worker_drop_privileges(p) == -1 || (w.base = event_base_new()) == NULL ||
+	    (w.http = evhttp_new(w.base)) == NULL) {
+		for (i = 0; i < p->nfds; i++)
+			close(p->fds[i]);
+		goto out;
+	}
+	w.poll = evtimer_new(w.base, worker_poll_cb, NULL);
+	w.deadline = evtimer_new(w.base, worker_deadline_cb, NULL);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		w.sig[w.nsig] = evsignal_new(w.base, sigs[i], worker_signal_cb, NULL);
+		event_add(w.sig[w.nsig++], NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* The server side of evhttp; proxy_init() refines what it needs. */
+	evhttp_set_bevcb(w.http, worker_bevcb, NULL);
+	evhttp_set_max_headers_size(w.http, (ev_ssize_t)p->conf->limits.max_header);
+	evhttp_set_max_body_size(w.http, (ev_ssize_t)p->conf->limits.max_body);
+	tv = worker_tv(p->conf->timeouts.client_header > p->conf->timeouts.keepalive
+	                   ? p->conf->timeouts.client_header
+	                   : p->conf->timeouts.keepalive);
+	evhttp_set_timeout_tv(w.http, &tv);
+	if (worker_listen(p->fds, p->nfds) == -1)
+		goto out;
+	if (proxy_init(w.base, w.http, p->conf) == -1) {
+		log_error("cannot set up the request path");
+		goto out;
+	}
+	w.proxy_ready = 1;
+	log_debug("serving on %zu sockets", w.nbound);
+	event_base_dispatch(w.base);
+	rc = 0;
+out:
+	worker_free();
+	return rc;
+}
