@@ -341,6 +341,8 @@ worker_run(const struct worker_params *p)
 	log_set_tag(tag);
 	log_set_level(p->conf->log_level);
 
+	/* "ssp-worker" in ps and /proc/PID/comm tells workers from the master. */
+	prctl(PR_SET_NAME, "ssp-worker", 0, 0, 0);
 	/* A master killed outright (SIGKILL) must not leave us behind: the
 	 * kernel sends SIGTERM, which drains as a stop does. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""The process model: the master forks `workers` workers, replaces one that
+dies (backing off when they keep dying), reloads on SIGHUP without failing
+a request, stops on SIGTERM after the requests in flight are answered,
+reopens the access log on SIGUSR1, writes and removes its pid file, and
+leaves no worker behind even when it is killed outright.
+
+Workers are counted through /proc: children of the master whose name
+(comm) is "ssp-worker"."""
+
+import os
+import signal
+import threading
+import time
+
+import harness
+import requests
+import standin_lambda as sl
+from daemon_fixture import ProxyTestCase, to_yaml
+
+TARGET = "http://api.example.test"
+WORKER_COMM = "ssp-worker"
+
+
+def proc_children(ppid):
+    """[(pid, comm)] of the live (not zombie) children of ppid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            out.append((int(d), comm))
+    return out
+
+
+def workers_of(pid):
+    return sorted(p for p, comm in proc_children(pid) if comm == WORKER_COMM)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class ProcessTest(ProxyTestCase):
+    def start_workers(self, n=2, config=None, **kw):
+        cfg = {"workers": n, "access_log": "off", "log_level": "info",
+               "retry": {"respawn": 0.1, "respawn_cap": 0.4}}
+        cfg.update(config or {})
+        d = self.start_daemon(config=cfg, **kw)
+        harness.wait_for(lambda: len(workers_of(d.pid)) == n, timeout=5,
+                         what="%d workers" % n)
+        return d
+
+    def rewrite_config(self, d, **changes):
+        """Write d's config again with changes (deep-merged by the fixture's
+        rules: None deletes a key)."""
+        from daemon_fixture import merge
+        d.config = merge(d.config, changes)
+        with open(d.config_path, "w") as f:
+            f.write(to_yaml(d.config))
+
+    def reload(self, d):
+        n = d.log().count("configuration reloaded")
+        d.proc.signal(signal.SIGHUP)
+        harness.wait_for(lambda: d.log().count("configuration reloaded") > n, timeout=5,
+                         what="the reload to be logged")
+
+    def assert_serves(self, d, function=None):
+        r = d.get(TARGET + "/ping")
+        self.assertEqual(r.status_code, 200, r.text)
+        if function is not None:
+            self.assertEqual(self.lam.last().function, function)
+
+    # -- workers ---------------------------------------------------------
+    def test_three_workers(self):
+        d = self.start_workers(3)
+        self.assertEqual(len(workers_of(d.pid)), 3)
+        self.assert_serves(d, self.function_name)
+        for pid in workers_of(d.pid):
+            self.assertIn("worker", d.log())
+            self.assertIn("pid %d" % pid, d.log())
+
+    def test_respawn_after_sigkill(self):
+        d = self.start_workers(2)
+        before = workers_of(d.pid)
+        victim = before[0]
+        os.kill(victim, signal.SIGKILL)
+        harness.wait_for(lambda: len(workers_of(d.pid)) == 2 and victim not in workers_of(d.pid),
+                         timeout=5, what="a replacement worker")
+        after = workers_of(d.pid)
+        self.assertNotIn(victim, after)
+        self.assertIn(before[1], after)
+        d.wait_log("(pid %d) killed by signal 9" % victim)
+        for _ in range(4):
+            self.assert_serves(d)
+
+    def test_respawn_backs_off(self):
+        """A worker that keeps dying right after it started is replaced
+        later and later (retry.respawn doubling up to retry.respawn_cap)."""
+        d = self.start_workers(1, config={"retry": {"respawn": 0.2, "respawn_cap": 0.4}})
+        for _ in range(3):
+            old = workers_of(d.pid)
+            os.kill(old[0], signal.SIGKILL)
+            harness.wait_for(lambda: workers_of(d.pid) and workers_of(d.pid) != old, timeout=5,
+                             what="a replacement worker")
+        log = d.log()
+        delays = [line.rsplit(" in ", 1)[1] for line in log.splitlines()
+                  if "killed by signal 9" in line and "starting another in" in line]
+        self.assertEqual(delays, ["0.2s", "0.4s", "0.4s"], log)
+        self.assert_serves(d)
+
+    # -- reload ----------------------------------------------------------
+    def test_reload_new_function_name(self):
+        d = self.start_workers(2)
+        self.assert_serves(d, self.function_name)
+        old = workers_of(d.pid)
+        self.rewrite_config(d, function_name="another-function")
+        self.reload(d)
+        harness.wait_for(lambda: not any(alive(p) for p in old), timeout=5,
+                         what="the old workers to exit")
+        harness.wait_for(lambda: len(workers_of(d.pid)) == 2, timeout=5, what="2 new workers")
+        self.assertFalse(set(old) & set(workers_of(d.pid)))
+        self.assert_serves(d, "another-function")
+        self.assertEqual(d.log().count("exited with status 0"), 2, d.log())
+
+    def test_reload_invalid_config_keeps_serving(self):
+        d = self.start_workers(2)
+        old = workers_of(d.pid)
+        with open(d.config_path, "w") as f:
+            f.write("function_name: [unclosed\nworkers: two\n")
+        d.proc.signal(signal.SIGHUP)
+        d.wait_log("reload failed")
+        self.assertIn(d.config_path, d.log())
+        self.assertTrue(d.running())
+        self.assertEqual(workers_of(d.pid), old)
+        self.assert_serves(d, self.function_name)
+
+    def test_reload_changes_listen_address(self):
+        d = self.start_workers(1)
+        port2 = harness.free_port()
+        self.rewrite_config(d, listen=["127.0.0.1:%d" % d.port, "127.0.0.1:%d" % port2])
+        self.reload(d)
+        harness.wait_port(port2, timeout=5)
+        s = requests.Session()
+        s.trust_env = False
+        self.addCleanup(s.close)
+        r = s.get(TARGET + "/two", proxies={"http": "http://127.0.0.1:%d" % port2}, timeout=5)
+        self.assertEqual(r.status_code, 200)
+        # Dropped again: closed once the workers that used it are gone.
+        self.rewrite_config(d, listen=["127.0.0.1:%d" % d.port])
+        self.reload(d)
+        d.wait_log("no longer listening on 127.0.0.1:%d" % port2)
+        with self.assertRaises(OSError):
+            import socket
+            socket.create_connection(("127.0.0.1", port2), timeout=1).close()
+        self.assert_serves(d)
+
+    def test_reload_under_load(self):
+        """Five reloads while clients hammer the daemon with new connections
+        and keep-alive requests: not one request may fail."""
+        d = self.start_workers(2)
+        stop = threading.Event()
+        results = {"ok": 0, "failed": []}
+        lock = threading.Lock()
+
+        def record(ok, what):
+            with lock:
+                if ok:
+                    results["ok"] += 1
+                else:
+                    results["failed"].append(what)
+
+        def new_connections():
+            while not stop.is_set():
+                try:
+                    r = d.raw("GET %s/new HTTP/1.1\r\nHost: api.example.test\r\n"
+                              "Connection: close\r\n\r\n" % TARGET, timeout=5)
+                    record(r.status == 200, "new connection: %d %r" % (r.status, r.body[:100]))
+                except Exception as e:  # noqa: BLE001 - any failure is the finding
+                    record(False, "new connection: %r" % e)
+
+        def keep_alive():
+            s = requests.Session()
+            s.trust_env = False
+            try:
+                while not stop.is_set():
+                    try:
+                        r = s.get(TARGET + "/keepalive", proxies={"http": d.proxy_url}, timeout=5)
+                        record(r.status_code == 200, "keep-alive: %d" % r.status_code)
+                    except Exception as e:  # noqa: BLE001
+                        record(False, "keep-alive: %r" % e)
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=f, daemon=True)
+                   for f in (new_connections, new_connections, keep_alive, keep_alive)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.3)
+            for i in range(5):
+                self.rewrite_config(d, function_name="fn-%d" % i)
+                self.reload(d)
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        self.assertEqual(results["failed"], [], "%d ok" % results["ok"])
+        self.assertGreater(results["ok"], 50)
+        self.assert_serves(d, "fn-4")
+
+    # -- stop --------------------------------------------------------------
+    def test_sigterm_answers_request_in_flight(self):
+        d = self.start_workers(2)
+        workers = workers_of(d.pid)
+        self.lam.push(sl.delay(1.0, sl.respond(200, "slow answer")))
+        box = {}
+
+        def client():
+            try:
+                box["r"] = d.get(TARGET + "/slow", timeout=5)
+            except Exception as e:  # noqa: BLE001
+                box["e"] = e
+
+        t = threading.Thread(target=client, daemon=True)
+        t.start()
+        self.lam.wait_invocations(1, timeout=5)
+        d.proc.signal(signal.SIGTERM)
+        t.join(5)
+        self.assertNotIn("e", box)
+        self.assertEqual(box["r"].status_code, 200)
+        self.assertEqual(box["r"].text, "slow answer")
+        self.assertEqual(d.proc.wait(5), 0, d.log())
+        for pid in workers:
+            self.assertFalse(alive(pid), "worker %d left behind" % pid)
+        self.assertEqual(proc_children(d.pid), [])
+
+    def test_sigint_stops_too(self):
+        d = self.start_workers(1)
+        workers = workers_of(d.pid)
+        d.proc.signal(signal.SIGINT)
+        self.assertEqual(d.proc.wait(5), 0, d.log())
+        for pid in workers:
+            self.assertFalse(alive(pid))
+
+    def test_master_killed_workers_exit(self):
+        d = self.start_workers(2)
+        workers = workers_of(d.pid)
+        d.proc.signal(signal.SIGKILL)
+        harness.wait_for(lambda: not any(alive(p) for p in workers), timeout=5,
+                         what="the workers to exit after the master was killed")
+
+    # -- files -----------------------------------------------------------
+    def test_pid_file(self):
+        path = os.path.join(self.tmp, "run", "ssm-sign-proxy.pid")
+        os.makedirs(os.path.dirname(path))
+        d = self.start_workers(1, config={"pid_file": path})
+        with open(path) as f:
+            self.assertEqual(f.read().strip(), str(d.pid))
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(path))
+
+    def test_sigusr1_reopens_access_log(self):
+        path = os.path.join(self.tmp, "access.log")
+        d = self.start_workers(2, config={"access_log": path})
+        r = d.get(TARGET + "/first?token=sekrit")
+        self.assertEqual(r.status_code, 200)
+        harness.wait_for(lambda: os.path.exists(path) and "/first" in open(path).read(),
+                         timeout=5, what="the first access-log line")
+        os.rename(path, path + ".1")
+        d.proc.signal(signal.SIGUSR1)
+        harness.wait_for(lambda: os.path.exists(path), timeout=5, what="a new access log")
+        # Every worker has reopened once the log says so (or soon after):
+        # send enough requests that both workers write.
+        time.sleep(0.2)
+        for i in range(6):
+            self.assertEqual(d.get(TARGET + "/second/%d" % i).status_code, 200)
+        harness.wait_for(lambda: open(path).read().count("/second/") == 6, timeout=5,
+                         what="six lines in the new access log")
+        with open(path + ".1") as f:
+            old = f.read()
+        self.assertIn("GET api.example.test /first 200", old)
+        self.assertNotIn("/second/", old)
+        # The query string (a token, here) never reaches the log.
+        self.assertNotIn("sekrit", old)
+        self.assertNotIn("token", old)
+
+
+if __name__ == "__main__":
+    harness.main()
