@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -40,6 +41,15 @@
 /* How often a draining worker looks at proxy_inflight(), and a worker at
  * its connection limit looks for closed connections (seconds). */
 #define WORKER_POLL 0.05
+/*
+ * A draining worker exits once nothing is in flight and no client has sent
+ * a byte for this long (or every connection is closed). Closing an idle
+ * keep-alive connection races with a client that is sending its next
+ * request on it right then; waiting for a quiet moment lets such a request
+ * arrive and be answered (with "Connection: close", see worker_draining()).
+ * Bounded by timeouts.shutdown.
+ */
+#define WORKER_QUIET 0.2
 
 struct worker_conn {
 	struct bufferevent *bev;
@@ -62,11 +72,21 @@ struct worker {
 	size_t nsig;
 	struct event *poll;     /* drain: in-flight check; at limit: sweep */
 	struct event *deadline; /* drain: give up waiting */
+	double last_activity;   /* monotonic: a connection or bytes from a client */
 	int draining;
 	int proxy_ready;
 };
 
 static struct worker w;
+
+static double
+worker_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static struct timeval
 worker_tv(double seconds)
@@ -104,21 +124,34 @@ worker_set_accepting(int on)
 	w.accepting = on;
 }
 
-/* Drop the connections evhttp has finished with; returns how many are left. */
+/*
+ * Drop the connections evhttp has finished with; returns how many are
+ * left. *busy (when not NULL) counts those with a response still waiting
+ * to be written.
+ */
 static int
-worker_sweep(void)
+worker_sweep(int *busy)
 {
 	struct worker_conn *c, *next;
-	bufferevent_data_cb readcb;
+	bufferevent_data_cb readcb, writecb;
+	bufferevent_event_cb eventcb;
 
+	if (busy != NULL)
+		*busy = 0;
 	for (c = TAILQ_FIRST(&w.conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		readcb = NULL;
-		bufferevent_getcb(c->bev, &readcb, NULL, NULL, NULL);
-		if (readcb != NULL)
+		readcb = writecb = NULL;
+		eventcb = NULL;
+		bufferevent_getcb(c->bev, &readcb, &writecb, &eventcb, NULL);
+		/* While it writes a response evhttp clears only the read
+		 * callback; bufferevent_free() clears all three. */
+		if (readcb != NULL || writecb != NULL || eventcb != NULL) {
+			if (busy != NULL && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+				(*busy)++;
 			continue;
-		/* bufferevent_free() cleared the callbacks: evhttp is done
-		 * with it (and closed the socket); ours is the last ref. */
+		}
+		/* evhttp is done with it (and closed the socket); ours is
+		 * the last reference. */
 		TAILQ_REMOVE(&w.conns, c, entry);
 		bufferevent_decref(c->bev);
 		free(c);
@@ -136,6 +169,14 @@ worker_poll_arm(void)
 		evtimer_add(w.poll, &tv);
 }
 
+/* Bytes arrived from a client (evbuffer callback on its input). */
+static void
+worker_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_added > 0)
+		w.last_activity = worker_now();
+}
+
 /*
  * evhttp asks for a bufferevent for each new connection. It is created
  * without BEV_OPT_CLOSE_ON_FREE: evhttp then closes the socket itself when
@@ -149,10 +190,12 @@ worker_bevcb(struct event_base *base, void *arg)
 
 	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
 		return NULL;
-	worker_sweep();
+	worker_sweep(NULL);
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;
 	bufferevent_incref(bev);
+	evbuffer_add_cb(bufferevent_get_input(bev), worker_input_cb, NULL);
+	w.last_activity = worker_now();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;
 	if (w.conf->limits.max_connections > 0 && w.nconns >= w.conf->limits.max_connections &&
@@ -168,9 +211,12 @@ static void
 worker_drain_check(void)
 {
 	unsigned inflight = w.proxy_ready ? proxy_inflight() : 0;
+	int open, busy;
 
-	if (inflight == 0) {
-		log_debug("nothing in flight: exiting");
+	open = worker_sweep(&busy);
+	if (inflight == 0 && busy == 0 &&
+	    (open == 0 || worker_now() - w.last_activity >= WORKER_QUIET)) {
+		log_debug("nothing in flight, %d idle connections: exiting", open);
 		event_base_loopbreak(w.base);
 		return;
 	}
@@ -184,7 +230,7 @@ worker_poll_cb(evutil_socket_t fd, short what, void *arg)
 		worker_drain_check();
 		return;
 	}
-	if (worker_sweep() < w.conf->limits.max_connections) {
+	if (worker_sweep(NULL) < w.conf->limits.max_connections) {
 		log_debug("%d connections: accepting again", w.nconns);
 		worker_set_accepting(1);
 		return;

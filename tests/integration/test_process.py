@@ -10,13 +10,14 @@ Workers are counted through /proc: children of the master whose name
 
 import os
 import signal
+import socket
 import threading
 import time
 
 import harness
 import requests
 import standin_lambda as sl
-from daemon_fixture import ProxyTestCase, to_yaml
+from daemon_fixture import Conn, ProxyTestCase, merge, to_yaml
 
 TARGET = "http://api.example.test"
 WORKER_COMM = "ssp-worker"
@@ -65,7 +66,6 @@ class ProcessTest(ProxyTestCase):
     def rewrite_config(self, d, **changes):
         """Write d's config again with changes (deep-merged by the fixture's
         rules: None deletes a key)."""
-        from daemon_fixture import merge
         d.config = merge(d.config, changes)
         with open(d.config_path, "w") as f:
             f.write(to_yaml(d.config))
@@ -112,8 +112,12 @@ class ProcessTest(ProxyTestCase):
         for _ in range(3):
             old = workers_of(d.pid)
             os.kill(old[0], signal.SIGKILL)
-            harness.wait_for(lambda: workers_of(d.pid) and workers_of(d.pid) != old, timeout=5,
-                             what="a replacement worker")
+
+            def replaced():
+                now = workers_of(d.pid)
+                return len(now) == 1 and now != old
+
+            harness.wait_for(replaced, timeout=5, what="a replacement worker")
         log = d.log()
         delays = [line.rsplit(" in ", 1)[1] for line in log.splitlines()
                   if "killed by signal 9" in line and "starting another in" in line]
@@ -161,8 +165,7 @@ class ProcessTest(ProxyTestCase):
         self.rewrite_config(d, listen=["127.0.0.1:%d" % d.port])
         self.reload(d)
         d.wait_log("no longer listening on 127.0.0.1:%d" % port2)
-        with self.assertRaises(OSError):
-            import socket
+        with self.assertRaises(ConnectionRefusedError, msg=d.log()):
             socket.create_connection(("127.0.0.1", port2), timeout=1).close()
         self.assert_serves(d)
 
@@ -183,12 +186,17 @@ class ProcessTest(ProxyTestCase):
 
         def new_connections():
             while not stop.is_set():
+                c = None
                 try:
-                    r = d.raw("GET %s/new HTTP/1.1\r\nHost: api.example.test\r\n"
-                              "Connection: close\r\n\r\n" % TARGET, timeout=5)
+                    c = Conn(d.host, d.port, timeout=5)
+                    r = c.request("GET %s/new HTTP/1.1\r\nHost: api.example.test\r\n"
+                              "Connection: close\r\n\r\n" % TARGET)
                     record(r.status == 200, "new connection: %d %r" % (r.status, r.body[:100]))
                 except Exception as e:  # noqa: BLE001 - any failure is the finding
-                    record(False, "new connection: %r" % e)
+                    record(False, "new connection at %.3f: %r" % (time.time(), e))
+                finally:
+                    if c is not None:
+                        c.close()
 
         def keep_alive():
             s = requests.Session()
@@ -199,7 +207,7 @@ class ProcessTest(ProxyTestCase):
                         r = s.get(TARGET + "/keepalive", proxies={"http": d.proxy_url}, timeout=5)
                         record(r.status_code == 200, "keep-alive: %d" % r.status_code)
                     except Exception as e:  # noqa: BLE001
-                        record(False, "keep-alive: %r" % e)
+                        record(False, "keep-alive at %.3f: %r" % (time.time(), e))
             finally:
                 s.close()
 
@@ -217,7 +225,7 @@ class ProcessTest(ProxyTestCase):
             stop.set()
             for t in threads:
                 t.join(10)
-        self.assertEqual(results["failed"], [], "%d ok" % results["ok"])
+        self.assertEqual(results["failed"], [], "%d ok; log:\n%s" % (results["ok"], d.log()))
         self.assertGreater(results["ok"], 50)
         self.assert_serves(d, "fn-4")
 
