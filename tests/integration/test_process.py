@@ -270,6 +270,145 @@ class ProcessTest(ProxyTestCase):
         harness.wait_for(lambda: not any(alive(p) for p in workers), timeout=5,
                          what="the workers to exit after the master was killed")
 
+    def test_sigterm_bounded_by_shutdown_timeout(self):
+        """A request the function never answers does not keep the daemon:
+        it exits 0 after timeouts.shutdown, with no worker left."""
+        d = self.start_workers(1, config={"timeouts": {"shutdown": 0.5, "invoke": 10}})
+        workers = workers_of(d.pid)
+        self.lam.push(sl.delay(5.0))
+
+        def client():
+            try:
+                d.get(TARGET + "/stuck", timeout=8)
+            except Exception:  # noqa: BLE001 - whatever it gets, it must not hang
+                pass
+
+        t = threading.Thread(target=client, daemon=True)
+        t.start()
+        self.lam.wait_invocations(1, timeout=5)
+        start = time.monotonic()
+        d.proc.signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(5), 0, d.log())
+        self.assertLess(time.monotonic() - start, 2.5)
+        for pid in workers:
+            self.assertFalse(alive(pid))
+        t.join(5)
+
+    def test_agent_is_supervised(self):
+        """The credentials agent is a child of the master and is replaced
+        like a worker when it dies."""
+        d = self.start_workers(1)
+
+        def agents():
+            return [p for p, comm in proc_children(d.pid) if comm != WORKER_COMM]
+
+        harness.wait_for(lambda: len(agents()) == 1, timeout=5, what="the credentials agent")
+        old = agents()[0]
+        os.kill(old, signal.SIGKILL)
+        harness.wait_for(lambda: len(agents()) == 1 and agents()[0] != old, timeout=5,
+                         what="a new credentials agent")
+        d.wait_log("credentials agent (pid %d) killed by signal 9" % old)
+        self.assert_serves(d)
+
+    def test_max_connections_pauses_accepting(self):
+        """limits.max_connections: a worker holding that many connections
+        leaves the next ones in the kernel's queue until one closes."""
+        d = self.start_workers(1, config={"limits": {"max_connections": 2}})
+        req = "GET %s/x HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % TARGET
+        c1, c2 = d.connect(), d.connect()
+        self.assertEqual(c1.request(req).status, 200)
+        self.assertEqual(c2.request(req).status, 200)
+        c3 = d.connect(timeout=0.5)
+        c3.send(req)
+        with self.assertRaises(socket.timeout):
+            c3.read_response()
+        c1.close()
+        c3.sock.settimeout(5)
+        self.assertEqual(c3.read_response().status, 200)
+
+    def test_workers_run_as_user(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch the workers to another user")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        path = os.path.join(self.tmp, "logs", "access.log")
+        os.makedirs(os.path.dirname(path))
+        # The workers reopen the log by its path: they must reach it.
+        os.chmod(self.tmp, 0o755)
+        os.chmod(os.path.dirname(path), 0o755)
+        d = self.start_workers(2, config={"user": "nobody", "access_log": path})
+        for pid in workers_of(d.pid):
+            with open("/proc/%d/status" % pid) as f:
+                uids = [line.split()[1:] for line in f if line.startswith(("Uid:", "Gid:"))]
+            self.assertEqual(uids[0], [str(nobody.pw_uid)] * 4)
+            self.assertEqual(uids[1], [str(nobody.pw_gid)] * 4)
+        with open("/proc/%d/status" % d.pid) as f:
+            self.assertIn("Uid:\t0\t", f.read())
+        # The master (root) creates the log for the workers; after a
+        # rotation they can reopen it.
+        self.assert_serves(d)
+        os.rename(path, path + ".1")
+        d.proc.signal(signal.SIGUSR1)
+        harness.wait_for(lambda: os.path.exists(path), timeout=5, what="a new access log")
+        self.assertEqual(os.stat(path).st_uid, nobody.pw_uid)
+        time.sleep(0.2)
+        for _ in range(4):
+            self.assert_serves(d)
+        harness.wait_for(lambda: open(path).read().count("/ping") == 4, timeout=5,
+                         what="four lines in the new access log")
+        self.assertNotIn("cannot", d.log())
+
+    # -- start-up --------------------------------------------------------
+    def test_config_check_flag(self):
+        path = self.write_config({"function_name": "f", "listen": "127.0.0.1:%d" % harness.free_port()})
+        rc, out = self.run_daemon(["-c", path, "-t"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("configuration %s ok" % path, out)
+        bad = self.write_config(text="function_name: f\nworkers: many\n", name="bad.yaml")
+        rc, out = self.run_daemon(["-c", bad, "-t"])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("%s:2: workers:" % bad, out)
+
+    def test_config_error_at_start(self):
+        bad = self.write_config(text="function_name: f\nno_such_key: 1\n", name="bad.yaml")
+        rc, out = self.run_daemon(["-c", bad])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("%s:2: no_such_key:" % bad, out)
+
+    def test_address_in_use_at_start(self):
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        path = self.write_config({"function_name": "f", "listen": "127.0.0.1:%d" % port,
+                                  "timeouts": {"shutdown": 1}})
+        rc, out = self.run_daemon(["-c", path])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("127.0.0.1:%d" % port, out)
+        self.assertIn("in use", out)
+
+    def test_reload_with_busy_address_keeps_running(self):
+        d = self.start_workers(1)
+        old = workers_of(d.pid)
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.rewrite_config(d, listen=["127.0.0.1:%d" % d.port, "127.0.0.1:%d" % busy.getsockname()[1]],
+                            function_name="not-taken")
+        d.proc.signal(signal.SIGHUP)
+        d.wait_log("reload failed")
+        self.assertEqual(workers_of(d.pid), old)
+        self.assert_serves(d, self.function_name)
+
+    def test_unconfigured_daemon_starts(self):
+        """Without function_name the daemon still starts (the request path
+        answers that it is not configured)."""
+        d = self.start_workers(2, config={"function_name": None})
+        self.assertEqual(len(workers_of(d.pid)), 2)
+        self.assertIn("not configured", d.log())
+
     # -- files -----------------------------------------------------------
     def test_pid_file(self):
         path = os.path.join(self.tmp, "run", "ssm-sign-proxy.pid")
