@@ -28,7 +28,8 @@ main(int argc, char **argv)
 	switch (config_parse_args(argc, argv, &cli, err, sizeof err)) {
 	case 1:
 		return 0; /* -h or -V */
-	case -1: /* a usage error: exit 2, as getopt-style tools do */
+	case -1:
+		/* A usage error: exit 2, as getopt-style tools do. */
 		fprintf(stderr, "ssm-sign-proxy: %s\n", err);
 		config_usage(stderr);
 		return 2;
