@@ -199,6 +199,7 @@ class ImdsStandin(_Base):
         self.instance_id = "i-0123456789abcdef0"
         self.fail_status = None
         self.code = "Success"
+        self.creds_body = None   # answer this instead of the credentials document
         self.tokens = {}         # token -> expiry
         self.unauthorized = 0    # GETs refused for a missing/bad token
         self.issued = []         # access key ids handed out
@@ -240,6 +241,8 @@ class ImdsStandin(_Base):
                 return 404, "text/plain", "Not Found"
             return 200, "text/plain", self.role
         if path.startswith(self.CREDS) and self.role is not None and path[len(self.CREDS):] == self.role:
+            if self.creds_body is not None:
+                return 200, "text/plain", self.creds_body
             doc = self.creds_json(self.lifetime, self.code)
             with self.lock:
                 self.issued.append(doc["AccessKeyId"])
@@ -289,6 +292,7 @@ class StsStandin(_Base):
         self.lifetime = 3600
         self.forms = []
         self.problems = []
+        self.raw_answer = None   # (status, body) to answer instead
 
     def _error(self, status, code, message):
         return status, "text/xml", (
@@ -308,6 +312,8 @@ class StsStandin(_Base):
         form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         with self.lock:
             self.forms.append(form)
+        if self.raw_answer is not None:
+            return self.raw_answer[0], "text/xml", self.raw_answer[1]
         if form.get("Action") != "AssumeRoleWithWebIdentity" or form.get("Version") != "2011-06-15":
             return self._error(400, "InvalidAction", "bad Action or Version")
         if form.get("RoleArn") != self.role_arn:

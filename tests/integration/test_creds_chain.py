@@ -51,6 +51,18 @@ class ImdsTest(CredsCase):
         self.assertEqual(r.rc, 1, r)
         self.assertIn('Code is "Failure"', r.out)
 
+    def test_malformed_answers(self):
+        imds = self.imds()
+        for body, want in (("not json at all", "not a JSON object"),
+                           ('{"Code": "Success", "AccessKeyId": "ASIAX"}', "lacks AccessKeyId or SecretAccessKey"),
+                           ('{"Code": "Success", "AccessKeyId": "ASIAX", "SecretAccessKey": "s",'
+                            ' "Token": "t", "Expiration": "tomorrow"}', "unreadable Expiration"),
+                           ("[1, 2]", "not a JSON object")):
+            imds.creds_body = body
+            r = self.resolve(self.imds_env(imds))
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn(want, r.out)
+
     def test_token_refused(self):
         imds = self.imds()
         imds.fail_status = 403
@@ -183,6 +195,36 @@ class WebIdentityTest(CredsCase):
         self.assertIn("AWS credentials from web identity failed", r.out)
         self.assertIn("HTTP 400: InvalidIdentityToken: Couldn't retrieve verification key", r.out)
         self.assertNotIn("wrong-token-xyz", r.out + r.err)
+
+    def test_malformed_sts_answers(self):
+        sts = self.sts(self.ROLE, "tok")
+        env = self.wi_env(sts, "tok")
+        for status, body, want in (
+                (200, "<not xml", "unreadable answer"),
+                (200, "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult/>"
+                      "</AssumeRoleWithWebIdentityResponse>", "answer lacks Credentials"),
+                (200, "<R><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+                      "<SessionToken>T</SessionToken><Expiration>soon</Expiration></Credentials></R>",
+                 "unreadable Expiration"),
+                (503, "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>",
+                 "HTTP 503: ServiceUnavailable")):
+            sts.raw_answer = (status, body)
+            r = self.resolve(env)
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn(want, r.out)
+
+    def test_namespaced_xml(self):
+        # Prefixed element names are matched by their local part.
+        sts = self.sts(self.ROLE, "tok")
+        self.keyring.add("ASIANAMESPACED000001", "ns-secret", "ns-token")
+        sts.raw_answer = (200, '<a:R xmlns:a="urn:x"><a:Credentials><a:AccessKeyId>ASIANAMESPACED000001'
+                               "</a:AccessKeyId><a:SecretAccessKey>ns-secret</a:SecretAccessKey>"
+                               "<a:SessionToken>ns-token</a:SessionToken>"
+                               "<a:Expiration>2030-01-01T00:00:00.000Z</a:Expiration></a:Credentials></a:R>")
+        r = self.resolve(self.wi_env(sts, "tok"))
+        self.assertEqual(r.rc, 0, r)
+        f = r.fields(r.out.strip())
+        self.assertEqual((f["key"], f["expiration"]), ("ASIANAMESPACED000001", "1893456000"))
 
     def test_missing_token_file(self):
         r = self.resolve(self.env({"AWS_WEB_IDENTITY_TOKEN_FILE": os.path.join(self.tmp, "nope"),
