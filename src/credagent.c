@@ -157,7 +157,11 @@ agent_publish_meta(int state, const char *region, const char *instance, const ch
 	snprintf(m->instance_id, sizeof m->instance_id, "%s", instance != NULL ? instance : "");
 	snprintf(m->error, sizeof m->error, "%s", err != NULL ? err : "");
 	cs_write_end(&credstore_shm->meta_seq);
-	agent_bump();
+	/*
+	 * No generation bump: requests park on credentials only, and a bump here
+	 * (repeated while IMDS is unreachable) would wake them for nothing and
+	 * make the agent drop their pokes as stale.
+	 */
 }
 
 /* Do the fields fit the store? A token that does not fit would sign wrongly. */

@@ -86,7 +86,7 @@ struct cs_shm {
 	struct cs_creds creds;
 	_Atomic uint64_t meta_seq;
 	struct cs_meta meta;
-	/* Bumped after every publication of creds or meta; see credstore_generation(). */
+	/* Bumped after every publication of creds; see credstore_generation(). */
 	_Atomic uint64_t generation;
 	_Atomic pid_t agent_pid;
 };

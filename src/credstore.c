@@ -124,7 +124,7 @@ credstore_configure(const struct config *cfg)
 	cs_write_begin(&credstore_shm->config_seq);
 	memcpy(&credstore_shm->config, &c, sizeof c);
 	cs_write_end(&credstore_shm->config_seq);
-	atomic_fetch_add(&credstore_shm->generation, 1);
+	/* The agent re-resolves and its publication moves the generation. */
 	poke(CS_POKE_CONFIG);
 }
 

@@ -59,9 +59,9 @@ const char *credstore_instance_id(char *buf, size_t len);
  */
 void credstore_request_refresh(void);
 /*
- * A counter that changes whenever the agent publishes (new credentials, a
- * failed attempt, the region or instance id from IMDS) or the master
- * reconfigures: a parked request re-checks when it moves.
+ * A counter that changes whenever the agent publishes the outcome of an
+ * attempt at credentials (new ones, or a failure): a parked request
+ * re-checks when it moves. The region and instance id do not move it.
  */
 uint64_t credstore_generation(void);
 

@@ -205,6 +205,8 @@ main(void)
 
 	/* Nothing anywhere: the error, and the agent keeps running. */
 	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/ssp/credentials", 1);
+	cfg.credentials.retry_cap = 30;
+	credstore_configure(&cfg);
 	pid = credstore_spawn_agent(&cfg);
 	tap_ok(wait_get(0, NULL, err, sizeof err) &&
 	           strncmp(err,
@@ -212,10 +214,14 @@ main(void)
 	                   "web identity, container, instance metadata",
 	                   95) == 0,
 	       "no credentials: the clear error (%s)", err);
+	/* Attempts at 0, .1, .3, .7, 1.5 s; the next one is due at 3.1 s. */
+	usleep(1700000);
 	g0 = credstore_generation();
+	usleep(300000);
+	tap_ok(credstore_generation() == g0, "backing off: no attempt for a while");
 	credstore_request_refresh();
 	usleep(300000);
-	tap_ok(credstore_generation() != g0, "a poke makes the agent try again");
+	tap_ok(credstore_generation() != g0, "a poke makes the agent try again at once");
 	tap_ok(waitpid(pid, &status, WNOHANG) == 0, "the agent keeps running");
 	status = stop_agent(pid);
 	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "and exits 0");
