@@ -81,7 +81,7 @@ class BasicTest(ProxyTestCase):
                            % (method, TARGET))
             self.assertEqual(r.status, 200, "%s: %r" % (method, r))
             self.assertEqual(self.lam.last().event["httpMethod"], method)
-        # HEAD: the length of what GET would send, no body.
+        # HEAD: no body.
         self.assertEqual(r.body, b"")
 
     # -- the event: exactly what the client sent --
