@@ -1,0 +1,84 @@
+/*
+ * localfn.h: local function mode. Instead of invoking AWS Lambda, a worker
+ * runs the function itself, as AWS's Runtime Interface Emulator does: it
+ * serves the Lambda Runtime API on loopback, starts `concurrency` processes
+ * of any custom runtime (`local_function.command`), hands them invocations
+ * in FIFO order, and restarts a process that crashes, fails to initialise
+ * or exceeds the timeout. The interface mirrors the Invoke client's
+ * (invoke.h) so that proxy.c calls one or the other; nothing here blocks
+ * the worker's event loop (children are reaped from a SIGCHLD event, their
+ * output is read from non-blocking pipes).
+ */
+#ifndef SSP_LOCALFN_H
+#define SSP_LOCALFN_H
+
+#include <stddef.h>
+
+struct event_base;
+struct kvlist;
+struct localfn_ctx;
+struct localfn_call;
+
+struct localfn_options {
+	const char *command; /* executable (a Lambda custom runtime); no shell */
+	/* Extra environment for the function (exact names); may be NULL. The
+	 * function gets the Lambda variables plus these, nothing else. */
+	const struct kvlist *environment;
+	int concurrency;           /* function processes (>= 1) */
+	double timeout;            /* seconds: one invocation, and waiting for a process */
+	const char *function_name; /* AWS_LAMBDA_FUNCTION_NAME and the ARN; NULL: command's name */
+	const char *region;        /* AWS_REGION / AWS_DEFAULT_REGION; NULL: unknown */
+	double respawn;            /* first restart back-off after repeated failures */
+	double respawn_cap;        /* largest restart back-off */
+	double kill_grace;         /* SIGTERM -> SIGKILL when stopping the processes */
+};
+
+struct localfn_result {
+	/* 200 when payload holds the function's response (an ALB response
+	 * JSON); otherwise the status for the client (502, 504). */
+	int status;
+	const char *payload;
+	size_t payload_len;
+	/* Why it failed, for the client's body and the log; NULL when 200. */
+	const char *message;
+	/* The invocation's request id (as given to the function). */
+	const char *request_id;
+	/* "Unhandled" when the function reported an error through
+	 * /invocation/{id}/error (already logged here), else NULL. */
+	const char *function_error;
+};
+
+/* Called once per invocation, never from inside localfn_start(); the
+ * result and its strings are valid during the call only. The call is freed
+ * when the callback returns. */
+typedef void (*localfn_done_cb)(const struct localfn_result *, void *arg);
+
+/*
+ * Start the Runtime API servers and the function processes on base.
+ * Options are copied. Returns NULL with err set when the servers cannot be
+ * set up; a command that cannot be run is not an error here (it is logged,
+ * retried with back-off, and invocations get 502 saying why).
+ */
+struct localfn_ctx *localfn_ctx_new(struct event_base *, const struct localfn_options *, char *err,
+                                    size_t errlen);
+/*
+ * Cancel what is in flight (no callbacks), stop the function processes
+ * (SIGTERM to each process group, SIGKILL after kill_grace; this waits for
+ * them, at most kill_grace plus a moment) and free.
+ */
+void localfn_ctx_free(struct localfn_ctx *);
+/* Invocations queued or running. */
+unsigned localfn_inflight(const struct localfn_ctx *);
+
+/*
+ * Queue an invocation of the function with payload (the ALB event; the call
+ * takes ownership of the malloc'd buffer). method is the client's method,
+ * for the log. Never returns NULL.
+ */
+struct localfn_call *localfn_start(struct localfn_ctx *, const char *method, char *payload,
+                                   size_t len, localfn_done_cb, void *arg);
+/* Abandon a call (the client went away); its callback is not called. A
+ * function already working on it finishes, and its answer is dropped. */
+void localfn_cancel(struct localfn_call *);
+
+#endif
