@@ -35,6 +35,7 @@
 #include "credstore.h"
 #include "httputil.h"
 #include "invoke.h"
+#include "localfn.h"
 #include "kvlist.h"
 #include "log.h"
 #include "proxy.h"
@@ -51,6 +52,7 @@ struct proxy_req {
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
 	struct invoke *inv;
+	struct localfn_call *lcall; /* local_function mode instead of inv */
 	struct event *watch; /* EOF from the client while we wait */
 	const char *method;
 	char client[64];
@@ -64,6 +66,7 @@ static struct {
 	struct evhttp *http;
 	const struct config *cfg;
 	struct invoke_ctx *invoke;
+	struct localfn_ctx *localfn; /* local_function mode: used instead of invoke */
 	TAILQ_HEAD(, proxy_req) reqs;
 	unsigned nreqs;
 	char hostname[256];
@@ -252,6 +255,8 @@ proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
 	log_debug("client %s went away; abandoning %s %s", pr->client, pr->method, pr->host);
 	if (pr->inv != NULL)
 		invoke_cancel(pr->inv);
+	if (pr->lcall != NULL)
+		localfn_cancel(pr->lcall);
 	/* 499, as nginx says: the client closed the connection. */
 	proxy_log(pr->client, pr->method, pr->host, pr->path, 499, 0, &pr->start, NULL);
 	proxy_req_free(pr);
@@ -374,7 +379,8 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 		    proxy_write_response(req, r->payload, r->payload_len, &status, err, sizeof err);
 		if (bytes == (size_t)-1) {
 			log_error("function %s returned an invalid response (request %s): %s",
-			          proxy.cfg->function_name, r->request_id[0] ? r->request_id : "-",
+			          proxy.cfg->function_name ? proxy.cfg->function_name : "(local)",
+			          r->request_id[0] ? r->request_id : "-",
 			          err);
 			status = 502;
 			bytes = proxy_send_error(req, 502, 0,
@@ -389,6 +395,24 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 	proxy_log(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
 	          r->request_id);
 	proxy_req_free(pr);
+}
+
+/* localfn.c answered: the same response path as a Lambda Invoke answer. */
+static void
+proxy_localfn_done(const struct localfn_result *lr, void *arg)
+{
+	struct proxy_req *pr = arg;
+	struct invoke_result r;
+
+	pr->lcall = NULL;
+	memset(&r, 0, sizeof r);
+	r.status = lr->status;
+	r.payload = lr->payload;
+	r.payload_len = lr->payload_len;
+	r.message = lr->message;
+	r.request_id = lr->request_id;
+	r.function_error = lr->function_error;
+	proxy_invoke_done(&r, pr);
 }
 
 /* Fill the event's request part from the client's request. */
@@ -582,7 +606,7 @@ proxy_request(struct evhttp_request *req, void *arg)
 		proxy_log(client, method, host, path, status, bytes, &start, NULL);
 		goto out;
 	}
-	if (cfg->function_name == NULL || *cfg->function_name == '\0') {
+	if (proxy.localfn == NULL && (cfg->function_name == NULL || *cfg->function_name == '\0')) {
 		bytes = proxy_send_error(req, 503, 0,
 		                         "no Lambda function configured: set function_name in %s "
 		                         "(or start with -function-name NAME)",
@@ -591,7 +615,8 @@ proxy_request(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	if (cfg->limits.max_inflight > 0 &&
-	    invoke_inflight(proxy.invoke) >= (unsigned)cfg->limits.max_inflight) {
+	    (proxy.localfn != NULL ? localfn_inflight(proxy.localfn) : invoke_inflight(proxy.invoke)) >=
+	        (unsigned)cfg->limits.max_inflight) {
 		bytes = proxy_send_error(req, 503, 0,
 		                         "too many requests in flight (limits.max_inflight is %d); "
 		                         "retry later",
@@ -634,7 +659,10 @@ proxy_request(struct evhttp_request *req, void *arg)
 		if (pr->watch != NULL)
 			event_add(pr->watch, NULL);
 	}
-	pr->inv = invoke_start(proxy.invoke, method, event, len, proxy_invoke_done, pr);
+	if (proxy.localfn != NULL)
+		pr->lcall = localfn_start(proxy.localfn, method, event, len, proxy_localfn_done, pr);
+	else
+		pr->inv = invoke_start(proxy.invoke, method, event, len, proxy_invoke_done, pr);
 out:
 	free(host);
 	free(path);
@@ -645,7 +673,9 @@ int
 proxy_init(struct event_base *base, struct evhttp *http, const struct config *cfg)
 {
 	struct invoke_options o;
+	struct localfn_options lo;
 	struct timeval tv;
+	char err[512];
 	double t;
 
 	memset(&proxy, 0, sizeof proxy);
@@ -656,6 +686,27 @@ proxy_init(struct event_base *base, struct evhttp *http, const struct config *cf
 	if (gethostname(proxy.hostname, sizeof proxy.hostname - 1) != 0)
 		proxy.hostname[0] = '\0';
 
+	if (cfg->local_function.command != NULL) {
+		/* No AWS in this mode: the worker runs the function itself. */
+		memset(&lo, 0, sizeof lo);
+		lo.command = cfg->local_function.command;
+		lo.environment = &cfg->local_function.environment;
+		lo.concurrency = cfg->local_function.concurrency;
+		lo.timeout = cfg->local_function.timeout;
+		lo.function_name = cfg->function_name;
+		lo.region = cfg->region != NULL ? cfg->region : getenv("AWS_REGION");
+		if (lo.region == NULL)
+			lo.region = getenv("AWS_DEFAULT_REGION");
+		lo.respawn = cfg->retry.respawn;
+		lo.respawn_cap = cfg->retry.respawn_cap;
+		lo.kill_grace = cfg->timeouts.shutdown < 2 ? cfg->timeouts.shutdown : 2;
+		proxy.localfn = localfn_ctx_new(base, &lo, err, sizeof err);
+		if (proxy.localfn == NULL) {
+			log_error("%s", err);
+			return -1;
+		}
+		goto server;
+	}
 	memset(&o, 0, sizeof o);
 	o.function_name = cfg->function_name;
 	o.egress_proxy = cfg->egress_proxy;
@@ -671,6 +722,7 @@ proxy_init(struct event_base *base, struct evhttp *http, const struct config *cf
 		log_error("cannot create the Lambda client (libcurl multi handle)");
 		return -1;
 	}
+server:
 
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
@@ -720,6 +772,9 @@ proxy_free(void)
 		if (pr->inv != NULL)
 			invoke_cancel(pr->inv);
 		pr->inv = NULL;
+		if (pr->lcall != NULL)
+			localfn_cancel(pr->lcall);
+		pr->lcall = NULL;
 		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
 		proxy_send_error(pr->req, 503, 1, "the proxy is shutting down; retry");
 		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL);
@@ -727,5 +782,7 @@ proxy_free(void)
 	}
 	invoke_ctx_free(proxy.invoke);
 	proxy.invoke = NULL;
+	localfn_ctx_free(proxy.localfn);
+	proxy.localfn = NULL;
 	proxy.ready = 0;
 }
