@@ -737,7 +737,7 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 	struct localfn_ctx *ctx = slot->ctx;
 	struct localfn_call *call = slot->call;
 	struct evbuffer *in;
-	char type[128], msg[512], *body;
+	char type[128], msg[512], text[768], *body;
 	size_t len;
 
 	if (slot->state != SLOT_BUSY || call == NULL || strlen(call->id) != idlen ||
@@ -756,8 +756,9 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 		localfn_api_reply(req, 202, "Accepted", "{\"status\":\"OK\"}");
 		log_error("function failed (request %s): %s: %s", call->id, type,
 		          msg[0] ? msg : "-");
-		localfn_call_fail(call, 502, "the function failed (Unhandled): %s%s%s", type,
-		                  msg[0] ? ": " : "", msg);
+		snprintf(text, sizeof text, "the function failed (Unhandled): %s%s%s", type,
+		         msg[0] ? ": " : "", msg);
+		localfn_call_finish(call, 502, NULL, 0, text, "Unhandled");
 		return;
 	}
 	in = evhttp_request_get_input_buffer(req);
