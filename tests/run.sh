@@ -9,20 +9,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-builddir=_build
-confargs=()
-if [ "${1:-}" = "--sanitizers" ]; then
-	builddir=_build-san
-	confargs+=(--enable-sanitizers)
-fi
-
-[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
-mkdir -p "$builddir"
+builddir=$(./tests/build.sh "$@")
 cd "$builddir"
-if [ ! -f Makefile ] || [ ../configure -nt config.status ]; then
-	../configure -q "${confargs[@]}" CFLAGS="${CFLAGS:--O2 -g}"
-fi
-make -j"$(nproc)" >/dev/null
 status=0
 make -j"$(nproc)" check || status=$?
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The build step shared by tests/run.sh and demo.sh: autoreconf when needed,
+# configure once, make, in a build directory of its own (_build, or
+# _build-san with --sanitizers). Prints the build directory's path.
+#
+#   ./tests/build.sh                 build in _build
+#   ./tests/build.sh --sanitizers    build in _build-san (ASan + UBSan)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+builddir=_build
+confargs=()
+if [ "${1:-}" = "--sanitizers" ]; then
+	builddir=_build-san
+	confargs+=(--enable-sanitizers)
+fi
+
+[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
+mkdir -p "$builddir"
+cd "$builddir"
+if [ ! -f Makefile ] || [ ../configure -nt config.status ]; then
+	../configure -q "${confargs[@]}" CFLAGS="${CFLAGS:--O2 -g}" >&2
+fi
+make -j"$(nproc)" >/dev/null
+pwd
