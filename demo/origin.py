@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
@@ -30,17 +29,17 @@ def received(req):
 
 def main():
     info = sys.argv[1]
+    # Blocked before the server's threads start (they inherit the mask), so
+    # that sigwait() below gets them at once.
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     origin = tls_origin.Origin()
     origin.handler = received
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
     tmp = info + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"port": origin.port, "ca_file": origin.ca.ca_file, "pid": os.getpid()}, f)
     os.rename(tmp, info)
-    while not stop.wait(1):
-        pass
+    signal.sigwait(stop)
     origin.close()
 
 
