@@ -138,8 +138,9 @@ for i in $(seq 100); do
 	sleep 0.1
 done
 [ -f "$dir/origin.json" ] || fail "the origin did not start: $(tail -n 5 "$dir/origin.log")"
-origin_port=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["port"])' "$dir/origin.json")
-ca_file=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["ca_file"])' "$dir/origin.json")
+read -r origin_port ca_file < <(python3 -c 'import json, sys
+i = json.load(open(sys.argv[1]))
+print(i["port"], i["ca_file"])' "$dir/origin.json")
 
 # 3. The parameters file: what Parameter Store would hold (mode 0600: the
 # function refuses a file others can read).
