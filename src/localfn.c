@@ -383,8 +383,6 @@ localfn_slot_reaped(struct localfn_slot *slot, int st)
 		close(slot->errfd);
 		slot->errfd = -1;
 	}
-	/* Sweep up what it may have left in its group. */
-	kill(-pid, SIGKILL);
 	slot->pid = 0;
 	evtimer_del(slot->timer);
 	if (slot->next_req != NULL) {
@@ -434,6 +432,30 @@ localfn_slot_reaped(struct localfn_slot *slot, int st)
 	localfn_slot_schedule(slot);
 }
 
+/*
+ * Reap pid if it exited, after killing what it left in its process group
+ * (helpers it started). The group is killed while the process is still a
+ * zombie, so that its id cannot have been reused by then. Returns pid when
+ * reaped (status in *st), 0 when it still runs, -1 on error.
+ */
+static pid_t
+localfn_reap(pid_t pid, int *st)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1)
+		return -1;
+	if (si.si_pid != pid)
+		return 0;
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, st, 0) == -1) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return pid;
+}
+
 static void
 localfn_sigchld_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -445,8 +467,7 @@ localfn_sigchld_cb(evutil_socket_t sig, short what, void *arg)
 	for (i = 0; i < ctx->nslots; i++) {
 		if (ctx->slots[i].pid <= 0)
 			continue;
-		r = waitpid(ctx->slots[i].pid, &st, WNOHANG);
-		if (r == ctx->slots[i].pid)
+		if ((r = localfn_reap(ctx->slots[i].pid, &st)) == ctx->slots[i].pid)
 			localfn_slot_reaped(&ctx->slots[i], st);
 	}
 }
@@ -1237,10 +1258,8 @@ localfn_stop_processes(struct localfn_ctx *ctx)
 		for (i = 0; i < ctx->nslots; i++) {
 			if ((pid = ctx->slots[i].pid) <= 0)
 				continue;
-			r = waitpid(pid, &st, WNOHANG);
-			if (r == pid || (r == -1 && errno == ECHILD)) {
-				/* Whatever it started goes with it. */
-				kill(-pid, SIGKILL);
+			r = localfn_reap(pid, &st);
+			if (r == pid || r == -1) {
 				ctx->slots[i].pid = 0;
 			} else
 				left++;
@@ -1259,8 +1278,8 @@ localfn_stop_processes(struct localfn_ctx *ctx)
 			continue;
 		log_warn("function process %ld did not stop within %gs of SIGTERM: killing it",
 		         (long)pid, ctx->kill_grace);
-		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
 			;
 		ctx->slots[i].pid = 0;
