@@ -24,6 +24,8 @@
 
 struct cs_shm *credstore_shm;
 int credstore_poke_rd = -1, credstore_poke_wr = -1;
+/* The process that created the segment: only it may wipe it. */
+static pid_t credstore_creator;
 
 int
 credstore_init(void)
@@ -43,6 +45,7 @@ credstore_init(void)
 		return -1;
 	}
 	credstore_shm = p; /* zero-filled: state NONE, generation 0 */
+	credstore_creator = getpid();
 	credstore_poke_rd = fds[0];
 	credstore_poke_wr = fds[1];
 	return 0;
@@ -53,8 +56,13 @@ credstore_shutdown(void)
 {
 	if (credstore_shm == NULL)
 		return;
-	/* The secrets must not outlive the process in freed pages either. */
-	explicit_bzero(credstore_shm, sizeof *credstore_shm);
+	/*
+	 * The secrets must not outlive the daemon in freed pages either; but a
+	 * child (a worker leaving through the same cleanup path) must not wipe
+	 * what the others still read.
+	 */
+	if (getpid() == credstore_creator)
+		explicit_bzero(credstore_shm, sizeof *credstore_shm);
 	munmap(credstore_shm, sizeof *credstore_shm);
 	credstore_shm = NULL;
 	close(credstore_poke_rd);

@@ -37,7 +37,11 @@ void credstore_configure(const struct config *);
  * Settings reach it through credstore_configure(), not through fork.
  */
 int credstore_spawn_agent(const struct config *);
-/* Master, at exit: unmap the segment (zeroing the secrets) and close the pipe. */
+/*
+ * At exit: unmap the segment and close the pipe. In the process that called
+ * credstore_init() (the master) it zeroes the secrets first; in a child (a
+ * worker) it only unmaps, so it is safe on a shared cleanup path.
+ */
 void credstore_shutdown(void);
 
 /*

@@ -184,6 +184,18 @@ main(void)
 	tap_ok(credstore_region(buf, sizeof buf, err, sizeof err) == NULL &&
 	           strstr(err, "AWS_EC2_METADATA_DISABLED") != NULL,
 	       "region error says IMDS is disabled (%s)", err);
+	{
+		/* A worker leaving through a shared cleanup path. */
+		pid_t child = fork();
+
+		if (child == 0) {
+			credstore_shutdown();
+			_exit(0);
+		}
+		waitpid(child, NULL, 0);
+		tap_ok(wait_get(1, "AKIDSTOREENV", err, sizeof err),
+		       "a child's credstore_shutdown leaves the store intact");
+	}
 	status = stop_agent(pid);
 	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "agent exits 0 on SIGTERM");
 	tap_ok(wait_get(1, "AKIDSTOREENV", err, sizeof err),
