@@ -272,6 +272,9 @@ alb_response_encode(const struct alb_response *r, size_t *len)
 static int
 alb_scalar(json_t *v, char *buf, size_t len, const char **out)
 {
+	/* A NUL would cut the C string: "api\u0000.evil" must not become "api". */
+	if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v))
+		return -1;
 	if (json_is_string(v))
 		*out = json_string_value(v);
 	else if (json_is_integer(v)) {
@@ -314,15 +317,18 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 				if (json_is_null(e))
 					continue;
 				if (alb_scalar(e, buf, sizeof buf, &s) == -1)
-					return alb_error(err, errlen, "%s.%s[%zu] is not a string",
-					                 field, k, i);
+					return alb_error(
+					    err, errlen,
+					    "%s.%s[%zu] is not a string (or holds a NUL)", field, k,
+					    i);
 				kvlist_add(l, k, s);
 			}
 			continue;
 		}
 		/* A single value where a list belongs is taken as a list of one. */
 		if (alb_scalar(v, buf, sizeof buf, &s) == -1)
-			return alb_error(err, errlen, "%s.%s is not a string", field, k);
+			return alb_error(err, errlen, "%s.%s is not a string (or holds a NUL)",
+			                 field, k);
 		kvlist_add(l, k, s);
 	}
 	return 0;
@@ -394,7 +400,7 @@ alb_opt_string(json_t *o, const char *key, char **out)
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
 		return 0;
-	if (!json_is_string(v))
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
 		return -1;
 	*out = xstrdup(json_string_value(v));
 	return 0;

@@ -22,26 +22,76 @@ struct origin {
 	long timeout_ms;
 };
 
-/* HOST:PORT:CONNECT_HOST:CONNECT_PORT; HOST or PORT may be empty (any),
- * CONNECT_HOST may be a bracketed IPv6 address. */
+/* A port field of a connect-to entry: empty (any/same) or 1-65535. */
+static int
+origin_port_ok(const char *p, size_t n)
+{
+	long v = 0;
+	size_t i;
+
+	if (n == 0)
+		return 1;
+	if (n > 5)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v >= 1 && v <= 65535;
+}
+
+/* A host field: empty, a name or IPv4 address, or a bracketed IPv6 address. */
+static int
+origin_host_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+		for (i = 1; i + 1 < n; i++)
+			if (!isxdigit((unsigned char)p[i]) && p[i] != ':' && p[i] != '.')
+				return 0;
+		return n > 2;
+	}
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '.' && p[i] != '_')
+			return 0;
+	return 1;
+}
+
+/*
+ * HOST:PORT:CONNECT_HOST:CONNECT_PORT as curl's --connect-to takes it: HOST
+ * or PORT may be empty (any), CONNECT_HOST or CONNECT_PORT empty (unchanged);
+ * hosts may be bracketed IPv6 addresses. Checked here because libcurl only
+ * finds a bad entry when a request matches it, and then ignores it.
+ */
 static int
 origin_connect_to_ok(const char *e)
 {
-	const char *p = e;
-	int fields = 1;
+	const char *f[4], *p = e;
+	size_t len[4];
+	int i;
 
-	for (; *p != '\0'; p++) {
+	for (i = 0; i < 4; i++) {
+		const char *start = p, *end;
+
 		if (*p == '[') {
-			if ((p = strchr(p, ']')) == NULL)
+			if ((end = strchr(p, ']')) == NULL)
 				return 0;
-			continue;
-		}
-		if (*p == ':')
-			fields++;
-		else if (isspace((unsigned char)*p) || *p == '/')
+			end++;
+		} else
+			end = p + strcspn(p, ":");
+		if (i < 3 && *end != ':')
 			return 0;
+		if (i == 3 && *end != '\0')
+			return 0;
+		f[i] = start;
+		len[i] = (size_t)(end - start);
+		p = end + (i < 3 ? 1 : 0);
 	}
-	return fields == 4;
+	return origin_host_ok(f[0], len[0]) && origin_port_ok(f[1], len[1]) &&
+	       origin_host_ok(f[2], len[2]) && origin_port_ok(f[3], len[3]) &&
+	       (len[2] > 0 || len[3] > 0);
 }
 
 struct origin *

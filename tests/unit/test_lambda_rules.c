@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "fnconf.h"
+#include "handler.h"
 #include "hostcheck.h"
 #include "kvlist.h"
+#include "origin.h"
 #include "paramfile.h"
 #include "params.h"
 #include "signer.h"
@@ -243,6 +245,79 @@ test_ssm_errors(void)
 	tap_is_str(buf, "UnknownError", "missing type");
 }
 
+static void
+test_connect_to(void)
+{
+	static const char *good[] = {"api.example.test:443:127.0.0.1:8443",
+	                             ":443:proxy.internal:3128",
+	                             "a.test::[::1]:443",
+	                             "a.test:443:b.test:",
+	                             "a.test:443::8443",
+	                             " a.test:443:127.0.0.1:1 , b.test:443:127.0.0.1:2 "};
+	static const char *bad[] = {"nonsense",
+	                            "api.example.test:notaport:127.0.0.1:1",
+	                            "a.test:443:127.0.0.1:99999",
+	                            "a.test:443:127.0.0.1:0",
+	                            "a.test:443:127.0.0.1",
+	                            "a.test:443:127.0.0.1:1:2",
+	                            "a.test:443::",
+	                            "a.test:443:[::1:443",
+	                            "a.test:443:b/c:443",
+	                            "a.test:443:127.0.0.1:1,junk"};
+	struct origin *o;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		o = origin_new(good[i], 1000, 0, err, sizeof err);
+		tap_ok(o != NULL, "connect-to \"%s\" accepted", good[i]);
+		origin_free(o);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		o = origin_new(bad[i], 1000, 0, err, sizeof err);
+		tap_ok(o == NULL && strstr(err, "SSM_SIGN_PROXY_CONNECT_TO") != NULL,
+		       "connect-to \"%s\" refused", bad[i]);
+		origin_free(o);
+	}
+}
+
+/* Events the handler must refuse before any parameter is read (params and
+ * origin are NULL: touching them would crash the test). */
+static void
+test_handler_refusals(void)
+{
+	static const struct {
+		const char *event;
+		int status;
+		const char *what;
+	} cases[] = {
+	    {"not json", 400, "not JSON"},
+	    {"{\"httpMethod\":\"GET\",\"path\":\"/\",\"headers\":{\"host\":"
+	     "\"api\\u0000.example.test\"}}",
+	     400, "NUL in Host"},
+	    {"{\"httpMethod\":\"GET\",\"path\":\"/\",\"headers\":{}}", 400, "no Host"},
+	    {"{\"httpMethod\":\"TRACE\",\"path\":\"/\",\"headers\":{\"host\":\"a.test\"}}", 405,
+	     "TRACE"},
+	    {"{\"httpMethod\":\"G T\",\"path\":\"/\",\"headers\":{\"host\":\"a.test\"}}", 400,
+	     "bad method"},
+	    {"{\"httpMethod\":\"GET\",\"path\":\"/\",\"multiValueHeaders\":{\"host\":"
+	     "[\"a.test\",\"b.test\"]}}",
+	     400, "two Host headers"},
+	};
+	struct handler h = {NULL, NULL, 500, 6291456};
+	struct handler_result r;
+	size_t i, len;
+	char *json;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json = handler_invoke(&h, cases[i].event, strlen(cases[i].event), 0, &r, &len);
+		tap_ok(json != NULL && r.status == cases[i].status, "%s: %d", cases[i].what,
+		       r.status);
+		free(json);
+		handler_result_free(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -251,5 +326,7 @@ main(void)
 	test_signer();
 	test_paramfile();
 	test_ssm_errors();
+	test_connect_to();
+	test_handler_refusals();
 	return tap_done();
 }
