@@ -55,8 +55,11 @@
 #include "xmalloc.h"
 
 #define LOCALFN_API_PREFIX "/2018-06-01/runtime/"
-/* A response or error the function posts: Lambda's 6 MB, plus room. */
-#define LOCALFN_MAX_POST (6 * 1024 * 1024 + 64 * 1024)
+/* Lambda's limit on a synchronous response. */
+#define LOCALFN_MAX_RESPONSE 6291456
+/* What evhttp reads of a post at most: more than the limit, so that a
+ * response too large gets a clear error rather than a dropped connection. */
+#define LOCALFN_MAX_POST (16 * 1024 * 1024)
 /* A held GET /next may wait for work this long (a week) before evhttp's
  * idle timeout drops it; the runtime then asks again or is restarted. */
 #define LOCALFN_API_IDLE (7 * 86400)
@@ -784,6 +787,15 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 	}
 	in = evhttp_request_get_input_buffer(req);
 	len = evbuffer_get_length(in);
+	if (len > LOCALFN_MAX_RESPONSE) {
+		localfn_api_error(req, 413, "RequestEntityTooLarge",
+		                  "the response is larger than 6291456 bytes");
+		log_error("function response too large (request %s): %zu bytes", call->id, len);
+		localfn_call_fail(call, 502,
+		                  "the function's response is %zu bytes, more than Lambda's %d",
+		                  len, LOCALFN_MAX_RESPONSE);
+		return;
+	}
 	body = xmalloc(len + 1);
 	evbuffer_remove(in, body, len);
 	body[len] = '\0';

@@ -11,7 +11,8 @@ The Python runtime (RUNTIME_PY) speaks the Runtime API with urllib and
 decides what to do from the event's path:
   /crash/segv  kill itself with SIGSEGV     /crash/exit  exit with status 3
   /sleep/S     sleep S seconds, then answer /error       post to /invocation/ID/error
-  /env         answer its exec environment   anything else: echo (path, pid, ...)
+  /env         answer its exec environment   /big         answer 7 MB (too large)
+  anything else: echo (path, pid, ...)
 and from LF_MODE at start: init_error (post /init/error, exit 1), hang (never
 ask for an invocation), ignore_term (ignore SIGTERM), spawn_child (start a
 `sleep` child in its group). It writes its pid (and its child's) into
@@ -75,6 +76,9 @@ while True:
     if path == "/error":
         post("/invocation/%%s/error" %% rid, {"errorType": "TestError",
                                             "errorMessage": "it went wrong on purpose"})
+        continue
+    if path == "/big":
+        post("/invocation/%%s/response" %% rid, {"statusCode": 200, "body": "x" * (7 << 20)})
         continue
     if path == "/env":
         with open("/proc/self/environ", "rb") as f:

@@ -184,6 +184,13 @@ class Failures(LocalFunctionCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.function_pids(), pids)
 
+    def test_response_too_large_gets_502(self):
+        d = self.start_local(self.python_runtime())
+        r = d.raw(get("api.example.test", "/big"), timeout=10)
+        self.assertEqual(r.status, 502, r)
+        self.assertRegex(r.text, r"the function's response is \d+ bytes, more than Lambda's 6291456")
+        self.assertEqual(d.raw(get("api.example.test", "/ok"), timeout=5).status, 200)
+
     def test_client_gone_while_function_works(self):
         d = self.start_local(self.python_runtime(), timeout=2)
         c = d.connect()
