@@ -115,20 +115,16 @@ wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void
-agent_bump(void)
-{
-	atomic_fetch_add(&credstore_shm->generation, 1);
-}
-
 /* Publish credentials (have) or an error (!have); err may be "" when have. */
 static void
 agent_publish(const struct aws_creds *c, int have, const char *err)
 {
 	struct cs_creds *p = &credstore_shm->creds;
+	uint64_t gen = atomic_load(&credstore_shm->generation) + 1;
 
 	cs_write_begin(&credstore_shm->creds_seq);
 	memset(p, 0, sizeof *p);
+	p->generation = gen;
 	if (have) {
 		p->state = CS_STATE_OK;
 		p->expiration = (int64_t)c->expiration;
@@ -142,7 +138,7 @@ agent_publish(const struct aws_creds *c, int have, const char *err)
 	}
 	snprintf(p->error, sizeof p->error, "%s", err != NULL ? err : "");
 	cs_write_end(&credstore_shm->creds_seq);
-	agent_bump();
+	atomic_store(&credstore_shm->generation, gen);
 }
 
 static void

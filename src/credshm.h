@@ -63,8 +63,9 @@ struct cs_config {
 };
 
 struct cs_creds {
-	int state;          /* enum cs_state */
-	int64_t expiration; /* 0 = does not expire */
+	uint64_t generation; /* the value credstore_generation() takes with this block */
+	int state;           /* enum cs_state */
+	int64_t expiration;  /* 0 = does not expire */
 	char key_id[CS_KEYID_MAX];
 	char secret[CS_SECRET_MAX];
 	char token[CS_TOKEN_MAX]; /* "" = none */

@@ -26,6 +26,8 @@ struct cs_shm *credstore_shm;
 int credstore_poke_rd = -1, credstore_poke_wr = -1;
 /* The process that created the segment: only it may wipe it. */
 static pid_t credstore_creator;
+/* The generation of the credentials this process last read (credstore_get). */
+static uint64_t credstore_seen;
 
 int
 credstore_init(void)
@@ -165,6 +167,7 @@ credstore_get(struct aws_creds *out, char *err, size_t errlen)
 	c = xmalloc(sizeof *c);
 	if (read_creds(c, err, errlen) != 0)
 		goto out;
+	credstore_seen = c->generation;
 	switch (c->state) {
 	case CS_STATE_NONE:
 		snprintf(err, errlen,
@@ -269,9 +272,11 @@ credstore_request_refresh(void)
 		return;
 	/*
 	 * The generation tells the agent which credentials the worker found
-	 * wanting: pokes about an older generation were answered already.
+	 * wanting: pokes about an older generation were answered already. It
+	 * must be the generation that was read, not the current one: the agent
+	 * may have published between the read and this poke.
 	 */
-	poke(atomic_load(&credstore_shm->generation));
+	poke(credstore_seen);
 }
 
 uint64_t

@@ -58,8 +58,10 @@ const char *credstore_instance_id(char *buf, size_t len);
  * Worker: ask the agent to refresh now (credentials expired, or refused by
  * AWS). Never blocks. The agent coalesces: pokes about credentials it has
  * already replaced are dropped, and a poke brings the next attempt no closer
- * than credentials.retry seconds after the previous one. credstore_get()
- * pokes by itself when what it finds has expired.
+ * than credentials.retry seconds after the previous one. The poke names the
+ * credentials this process last got from credstore_get(), so call this
+ * after a credstore_get() that found them wanting (or whose credentials AWS
+ * refused). credstore_get() pokes by itself when what it finds has expired.
  */
 void credstore_request_refresh(void);
 /*

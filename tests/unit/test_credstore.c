@@ -227,10 +227,16 @@ main(void)
 	                   95) == 0,
 	       "no credentials: the clear error (%s)", err);
 	/* Attempts at 0, .1, .3, .7, 1.5 s; the next one is due at 3.1 s. */
-	usleep(1700000);
+	usleep(1600000);
 	g0 = credstore_generation();
 	usleep(300000);
 	tap_ok(credstore_generation() == g0, "backing off: no attempt for a while");
+	/* A poke about what this process read long ago is stale: ignored. */
+	credstore_request_refresh();
+	usleep(300000);
+	tap_ok(credstore_generation() == g0, "a stale poke is dropped");
+	/* As a worker does: read, find nothing usable, poke. */
+	tap_ok(credstore_get(&(struct aws_creds){0}, err, sizeof err) == -1, "still nothing");
 	credstore_request_refresh();
 	usleep(300000);
 	tap_ok(credstore_generation() != g0, "a poke makes the agent try again at once");
