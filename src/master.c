@@ -780,7 +780,8 @@ master_signal_cb(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGTERM:
 	case SIGINT:
-		master_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	case SIGQUIT: /* nginx's graceful stop: the same here */
+		master_stop(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGQUIT");
 		break;
 	case SIGUSR1:
 		master_reopen();
@@ -830,7 +831,7 @@ master_free(void)
 int
 master_run(const struct config_cli *cli, struct config *conf)
 {
-	static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGCHLD};
+	static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD};
 	char err[1024];
 	size_t i;
 	int rc;

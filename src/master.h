@@ -8,7 +8,7 @@
  *                   the old ones retire gracefully (an invalid file is
  *                   logged and the daemon keeps running as it was)
  *   SIGTERM/SIGINT  stop: workers stop accepting, finish what is in flight
- *                   (at most timeouts.shutdown), then everything exits 0
+ *   (and SIGQUIT)   (at most timeouts.shutdown), then everything exits 0
  *   SIGUSR1         reopen the access log (after rotating it)
  *
  * Between master and worker (see worker.h): SIGQUIT retires a worker

@@ -138,6 +138,16 @@ class ProcessTest(ProxyTestCase):
         self.assert_serves(d, "another-function")
         self.assertEqual(d.log().count("exited with status 0"), 2, d.log())
 
+    def test_reload_changes_worker_count(self):
+        d = self.start_workers(1)
+        self.rewrite_config(d, workers=3)
+        self.reload(d)
+        harness.wait_for(lambda: len(workers_of(d.pid)) == 3, timeout=5, what="3 workers")
+        self.rewrite_config(d, workers=2)
+        self.reload(d)
+        harness.wait_for(lambda: len(workers_of(d.pid)) == 2, timeout=5, what="2 workers")
+        self.assert_serves(d)
+
     def test_reload_invalid_config_keeps_serving(self):
         d = self.start_workers(2)
         old = workers_of(d.pid)
@@ -255,13 +265,15 @@ class ProcessTest(ProxyTestCase):
             self.assertFalse(alive(pid), "worker %d left behind" % pid)
         self.assertEqual(proc_children(d.pid), [])
 
-    def test_sigint_stops_too(self):
-        d = self.start_workers(1)
-        workers = workers_of(d.pid)
-        d.proc.signal(signal.SIGINT)
-        self.assertEqual(d.proc.wait(5), 0, d.log())
-        for pid in workers:
-            self.assertFalse(alive(pid))
+    def test_sigint_and_sigquit_stop_too(self):
+        for sig in (signal.SIGINT, signal.SIGQUIT):
+            d = self.start_workers(1)
+            workers = workers_of(d.pid)
+            d.proc.signal(sig)
+            self.assertEqual(d.proc.wait(5), 0, d.log())
+            self.assertIn("%s: stopping" % sig.name, d.log())
+            for pid in workers:
+                self.assertFalse(alive(pid))
 
     def test_master_killed_workers_exit(self):
         d = self.start_workers(2)
