@@ -99,6 +99,13 @@ proxy_method_name(enum evhttp_cmd_type cmd)
 	return "UNKNOWN";
 }
 
+static void
+proxy_tv(double t, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)t;
+	tv->tv_usec = (suseconds_t)((t - (double)tv->tv_sec) * 1e6);
+}
+
 static double
 proxy_elapsed_ms(const struct timespec *start)
 {
@@ -567,6 +574,15 @@ proxy_request(struct evhttp_request *req, void *arg)
 		if (pc != NULL && strcasecmp(pc, "close") == 0)
 			proxy_mark_close(req);
 	}
+	/* keepalive: 0 means one request per connection. */
+	if (cfg->timeouts.keepalive <= 0)
+		proxy_mark_close(req);
+	else if (evcon != NULL) {
+		struct timeval tv;
+
+		proxy_tv(cfg->timeouts.keepalive, &tv);
+		evhttp_connection_set_timeout_tv(evcon, &tv);
+	}
 	method = proxy_method_name(evhttp_request_get_command(req));
 	client[0] = '\0';
 	if (evcon != NULL) {
@@ -734,19 +750,18 @@ server:
 	if (cfg->limits.max_header > 0)
 		evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->limits.max_header);
 	/*
-	 * libevent 2.1 has one inactivity timeout per connection, used while
-	 * it reads a request and while a kept-alive connection idles (never
-	 * while we wait for the function): the largest of the three keys, so
-	 * that none of them cuts a client off early.
+	 * libevent 2.1 has one inactivity timeout per connection, for reading
+	 * a request, writing the reply and idling between requests (never
+	 * while we wait for the function), and no hook when a new request
+	 * starts. A new connection gets the larger of client_header and
+	 * client_body; once its first request is in, proxy_request() switches
+	 * it to keepalive for the idle time (and the requests that follow).
 	 */
 	t = cfg->timeouts.client_header;
 	if (cfg->timeouts.client_body > t)
 		t = cfg->timeouts.client_body;
-	if (cfg->timeouts.keepalive > t)
-		t = cfg->timeouts.keepalive;
 	if (t > 0) {
-		tv.tv_sec = (time_t)t;
-		tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+		proxy_tv(t, &tv);
 		evhttp_set_timeout_tv(http, &tv);
 	}
 	evhttp_set_gencb(http, proxy_request, NULL);

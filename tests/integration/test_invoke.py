@@ -357,5 +357,39 @@ class InvokeTest(daemon_fixture.ProxyTestCase):
         self.assertEqual(self.lam.count(), 2)
 
 
+class ClientTimeoutsTest(daemon_fixture.ProxyTestCase):
+    """The client-side timeouts proxy_init() gives evhttp (libevent 2.1 has
+    one per connection: client_header/client_body until the first request,
+    then keepalive)."""
+
+    REQ = "GET http://api.example.test/1 HTTP/1.1\r\nHost: api.example.test\r\n\r\n"
+
+    def test_keepalive_idle_timeout(self):
+        d = self.start_daemon({"timeouts": {"keepalive": 0.5, "client_header": 2, "client_body": 2}})
+        with d.connect(timeout=3) as c:
+            self.assertEqual(c.request(self.REQ).status, 200)
+            t0 = time.monotonic()
+            self.assertTrue(c.closed_by_peer(2.0))
+            self.assertLess(time.monotonic() - t0, 1.2)
+
+    def test_keepalive_zero_closes_after_each_reply(self):
+        d = self.start_daemon({"timeouts": {"keepalive": 0}})
+        with d.connect(timeout=3) as c:
+            r = c.request(self.REQ)
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.closed, r.headers)
+            self.assertTrue(c.closed_by_peer(1.0))
+
+    def test_slow_request_header_times_out(self):
+        d = self.start_daemon({"timeouts": {"client_header": 0.5, "client_body": 0.5,
+                                            "keepalive": 2}})
+        with d.connect(timeout=3) as c:
+            c.send("GET http://api.example.test/1 HTTP/1.1\r\nHost: api.example.test\r\n")
+            t0 = time.monotonic()
+            self.assertTrue(c.closed_by_peer(2.0))
+            self.assertLess(time.monotonic() - t0, 1.2)
+        self.assertEqual(self.lam.count(), 0)
+
+
 if __name__ == "__main__":
     harness.main()
