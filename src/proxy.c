@@ -70,6 +70,10 @@ static struct {
 	TAILQ_HEAD(, proxy_req) reqs;
 	unsigned nreqs;
 	char hostname[256];
+	/* The last failure logged at warn: the same one again (no credentials,
+	 * no region, endpoint down) is logged once per change, not per
+	 * request; the access log still has every request. */
+	char last_failure[512];
 	int ready;
 } proxy;
 
@@ -394,9 +398,15 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 			                         "function returned an invalid response: %s", err);
 		}
 	} else {
-		if (r->function_error == NULL)
+		/* A function error was logged by invoke.c, with its message. */
+		if (r->function_error == NULL &&
+		    strncmp(proxy.last_failure, r->message, sizeof proxy.last_failure - 1) != 0) {
 			log_warn("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
 			         r->message);
+			snprintf(proxy.last_failure, sizeof proxy.last_failure, "%s", r->message);
+		} else if (r->function_error == NULL)
+			log_debug("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
+			          r->message);
 		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
 	}
 	proxy_log(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
