@@ -115,6 +115,7 @@ struct invoke {
 	uint64_t park_generation;
 	int parked_once;
 	char cred_err[600];
+	int cred_failure; /* the answer is about credentials */
 
 	/* The attempt in libcurl. */
 	CURL *easy;
@@ -274,6 +275,7 @@ invoke_finish(struct invoke *inv, int status, const char *message, const char *p
 	r.request_id = inv->request_id;
 	r.function_error = function_error;
 	r.attempts = inv->sent;
+	r.credentials = inv->cred_failure;
 	inv->cb(&r, inv->arg);
 	invoke_free(inv);
 }
@@ -760,10 +762,12 @@ invoke_park(struct invoke *inv)
 		/* The agent published and it is still unusable. */
 		ctx->bad_generation = gen;
 		ctx->bad_generation_set = 1;
+		inv->cred_failure = 1;
 		invoke_fail(inv, 503, "%s", inv->cred_err);
 		return;
 	}
 	if (!inv->parked_once && ctx->bad_generation_set && ctx->bad_generation == gen) {
+		inv->cred_failure = 1;
 		invoke_fail(inv, 503, "%s", inv->cred_err);
 		return;
 	}
@@ -771,8 +775,8 @@ invoke_park(struct invoke *inv)
 		credstore_request_refresh();
 		inv->park_generation = gen;
 		inv->parked_once = 1;
-		log_debug("invoke: no usable credentials yet (%s); waiting for a refresh",
-		          inv->cred_err);
+		/* Not the message: the credentials agent logs that. */
+		log_debug("invoke: no usable credentials yet; waiting for a refresh");
 	}
 	invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
 }
@@ -895,6 +899,7 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 	if (inv->state == INVOKE_PARKED) {
 		if (credstore_generation() == inv->park_generation) {
 			if (invoke_remaining(inv) <= 0) {
+				inv->cred_failure = 1;
 				invoke_fail(inv, 503, "no usable AWS credentials within %.1f s: %s",
 				            inv->ctx->budget, inv->cred_err);
 				return;

@@ -47,6 +47,9 @@ struct invoke_result {
 	 * X-Amz-Function-Error): its kind ("Unhandled"), else NULL. */
 	const char *function_error;
 	unsigned attempts; /* HTTP requests sent to Lambda */
+	/* No usable credentials: the credentials agent logs why (once per
+	 * change), so the caller need not repeat the message. */
+	int credentials;
 };
 
 /* Called once per invocation (never from inside invoke_start()); the

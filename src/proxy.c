@@ -398,9 +398,13 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 			                         "function returned an invalid response: %s", err);
 		}
 	} else {
-		/* A function error was logged by invoke.c, with its message. */
-		if (r->function_error == NULL &&
-		    strncmp(proxy.last_failure, r->message, sizeof proxy.last_failure - 1) != 0) {
+		/* A function error was logged by invoke.c, with its message;
+		 * missing credentials by the credentials agent. */
+		if (r->credentials)
+			log_debug("%s %s%s: %d: no usable AWS credentials", pr->method, pr->host,
+			          pr->path, r->status);
+		else if (r->function_error == NULL && strncmp(proxy.last_failure, r->message,
+		                                              sizeof proxy.last_failure - 1) != 0) {
 			log_warn("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
 			         r->message);
 			snprintf(proxy.last_failure, sizeof proxy.last_failure, "%s", r->message);

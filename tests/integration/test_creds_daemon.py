@@ -177,13 +177,9 @@ class CredsDaemonTest(daemon_fixture.ProxyTestCase):
         self.assertEqual(len(agent), 1, "the agent logs it once, not per attempt:\n" + d.log())
         self.assertIn("error:", agent[0])
 
-    @unittest.expectedFailure
     def test_no_credentials_not_logged_per_request(self):
-        # Known problem, not in this area: proxy.c logs every 5xx answer with
-        # its message at warn ("GET host/path: 503: no AWS credentials
-        # found..."), so the message appears once per request. Issue 4 wants
-        # it once per change. When that is fixed, this test passes
-        # unexpectedly (a failure): remove the decorator then.
+        # The agent logs the failure once per change; proxy.c answers 503
+        # with the message but does not log it again for every request.
         d = self.no_credentials_daemon()
         self.assertEqual(d.log().count(NO_CREDS + " ("), 1, d.log())
 
