@@ -9,7 +9,6 @@ region from instance metadata."""
 import concurrent.futures
 import os
 import time
-import unittest
 
 import harness
 import creds_standins
