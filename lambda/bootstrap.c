@@ -215,6 +215,7 @@ main(int argc, char **argv)
 		goto init_error;
 	}
 	log_set_level(conf.log_level);
+	runtime_set_timeout(rt, conf.runtime_timeout_ms);
 	if (bootstrap_setup(&conf, &h, err, sizeof err) != 0)
 		goto init_error;
 	log_info("ready: parameters from %s, prefix \"/%s\", cache ttl %lds, CA bundle %s",

@@ -39,6 +39,7 @@ static const struct fnconf_entry fnconf_table[] = {
      1, 3600000},
     {"SSM_SIGN_PROXY_ORIGIN_TIMEOUT", FNCONF_SECONDS, OFF(origin_timeout_ms), 0, 0, 3600000},
     {"SSM_SIGN_PROXY_DEADLINE_MARGIN_MS", FNCONF_INT, OFF(deadline_margin_ms), 500, 0, 600000},
+    {"SSM_SIGN_PROXY_RUNTIME_TIMEOUT", FNCONF_SECONDS, OFF(runtime_timeout_ms), 30000, 1, 3600000},
     {"SSM_SIGN_PROXY_MAX_RESPONSE_BYTES", FNCONF_INT, OFF(max_response_bytes), 6291456, 1024,
      1L << 30},
 };

@@ -17,6 +17,7 @@ struct runtime {
 	CURL *h;
 	char *base; /* http://host:port/2018-06-01 */
 	volatile sig_atomic_t *stop;
+	long timeout_ms;
 };
 
 /* A runtime answer (error bodies, acks) is small; a bigger one is a bug. */
@@ -31,6 +32,7 @@ runtime_new(const char *api, volatile sig_atomic_t *stop)
 
 	xasprintf(&rt->base, "http://%s/2018-06-01", api);
 	rt->stop = stop;
+	rt->timeout_ms = 30000;
 	if ((rt->h = curl_easy_init()) == NULL) {
 		free(rt->base);
 		free(rt);
@@ -47,6 +49,12 @@ runtime_free(struct runtime *rt)
 	curl_easy_cleanup(rt->h);
 	free(rt->base);
 	free(rt);
+}
+
+void
+runtime_set_timeout(struct runtime *rt, long timeout_ms)
+{
+	rt->timeout_ms = timeout_ms;
 }
 
 void
@@ -86,7 +94,7 @@ runtime_setup(struct runtime *rt, const char *url, struct curlbuf *body, struct 
 	curl_easy_setopt(rt->h, CURLOPT_XFERINFOFUNCTION, runtime_progress);
 	curl_easy_setopt(rt->h, CURLOPT_XFERINFODATA, rt);
 	curl_easy_setopt(rt->h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(rt->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(rt->h, CURLOPT_CONNECTTIMEOUT_MS, rt->timeout_ms);
 }
 
 int
@@ -171,7 +179,7 @@ runtime_post(struct runtime *rt, const char *path, const char *body, size_t len,
 	curl_easy_setopt(rt->h, CURLOPT_POST, 1L);
 	curl_easy_setopt(rt->h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(rt->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(rt->h, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(rt->h, CURLOPT_TIMEOUT_MS, rt->timeout_ms);
 	rc = curl_easy_perform(rt->h);
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && answer.overflowed)) {
 		snprintf(err, errlen, "POST %s: %s", path, curl_easy_strerror(rc));

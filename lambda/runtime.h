@@ -25,6 +25,9 @@ struct runtime_invocation {
  * for an invocation: once it is non-zero, runtime_next() returns 1. */
 struct runtime *runtime_new(const char *api, volatile sig_atomic_t *stop);
 void runtime_free(struct runtime *);
+/* Bound of every Runtime API call but /next (which waits for an event as
+ * long as it takes), connecting included. Default 30 s. */
+void runtime_set_timeout(struct runtime *, long timeout_ms);
 
 /* 0: inv filled (free with runtime_invocation_free); 1: stopped by *stop;
  * -1: the Runtime API failed (err says how). */
