@@ -277,8 +277,9 @@ agent_fetch(struct agent *a, double now)
 		}
 		agent_publish(&a->cur, 1, err);
 		/* Try again no later than when they run out. */
-		if (a->cur.expiration != 0 && next > now + (double)(a->cur.expiration - wall))
-			next = now + dmax((double)(a->cur.expiration - wall), a->cfg.retry);
+		life = (double)a->cur.expiration - wall_now();
+		if (next > now + life)
+			next = now + dmax(life, a->cfg.retry);
 	} else {
 		if (strcmp(err, a->logged) != 0) {
 			log_error("%s", err);
