@@ -53,7 +53,7 @@ struct proxy_req {
 	struct evhttp_connection *evcon;
 	struct invoke *inv;
 	struct localfn_call *lcall; /* local_function mode instead of inv */
-	struct event *watch; /* EOF from the client while we wait */
+	struct event *watch;        /* EOF from the client while we wait */
 	const char *method;
 	char client[64];
 	char *host;
@@ -160,7 +160,8 @@ proxy_send_error(struct evhttp_request *req, int status, int close, const char *
 	size_t len = 0;
 	va_list ap;
 
-	if (buf != NULL) {
+	/* evhttp would write a body after a HEAD reply: none is added. */
+	if (buf != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
 		va_start(ap, fmt);
 		evbuffer_add_vprintf(buf, fmt, ap);
 		va_end(ap);
@@ -173,8 +174,6 @@ proxy_send_error(struct evhttp_request *req, int status, int close, const char *
 	evhttp_send_reply(req, status, http_reason(status), buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
-		len = 0;
 	return len;
 }
 
@@ -350,7 +349,10 @@ proxy_write_response(struct evhttp_request *req, const char *payload, size_t len
 		reason = http_reason(resp.status);
 	buf = evbuffer_new();
 	n = 0;
-	if (buf != NULL && resp.body_len > 0) {
+	/* No body after HEAD, 204 or 304, even if the function gave one:
+	 * evhttp would write it, and a kept-alive client would read it as the
+	 * start of the next response. */
+	if (buf != NULL && resp.body_len > 0 && !head && resp.status != 204 && resp.status != 304) {
 		evbuffer_add(buf, resp.body, resp.body_len);
 		n = resp.body_len;
 	}
@@ -391,8 +393,7 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 		if (bytes == (size_t)-1) {
 			log_error("function %s returned an invalid response (request %s): %s",
 			          proxy.cfg->function_name ? proxy.cfg->function_name : "(local)",
-			          r->request_id[0] ? r->request_id : "-",
-			          err);
+			          r->request_id[0] ? r->request_id : "-", err);
 			status = 502;
 			bytes = proxy_send_error(req, 502, 0,
 			                         "function returned an invalid response: %s", err);
@@ -645,8 +646,9 @@ proxy_request(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	if (cfg->limits.max_inflight > 0 &&
-	    (proxy.localfn != NULL ? localfn_inflight(proxy.localfn) : invoke_inflight(proxy.invoke)) >=
-	        (unsigned)cfg->limits.max_inflight) {
+	    (proxy.localfn != NULL
+	         ? localfn_inflight(proxy.localfn)
+	         : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight) {
 		bytes = proxy_send_error(req, 503, 0,
 		                         "too many requests in flight (limits.max_inflight is %d); "
 		                         "retry later",
@@ -690,7 +692,8 @@ proxy_request(struct evhttp_request *req, void *arg)
 			event_add(pr->watch, NULL);
 	}
 	if (proxy.localfn != NULL)
-		pr->lcall = localfn_start(proxy.localfn, method, event, len, proxy_localfn_done, pr);
+		pr->lcall =
+		    localfn_start(proxy.localfn, method, event, len, proxy_localfn_done, pr);
 	else
 		pr->inv = invoke_start(proxy.invoke, method, event, len, proxy_invoke_done, pr);
 out:
