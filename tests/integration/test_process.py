@@ -96,8 +96,12 @@ class ProcessTest(ProxyTestCase):
         before = workers_of(d.pid)
         victim = before[0]
         os.kill(victim, signal.SIGKILL)
-        harness.wait_for(lambda: len(workers_of(d.pid)) == 2 and victim not in workers_of(d.pid),
-                         timeout=5, what="a replacement worker")
+
+        def replaced():
+            now = workers_of(d.pid)
+            return len(now) == 2 and victim not in now
+
+        harness.wait_for(replaced, timeout=5, what="a replacement worker")
         after = workers_of(d.pid)
         self.assertNotIn(victim, after)
         self.assertIn(before[1], after)
@@ -317,7 +321,7 @@ class ProcessTest(ProxyTestCase):
         harness.wait_for(lambda: len(agents()) == 1, timeout=5, what="the credentials agent")
         old = agents()[0]
         os.kill(old, signal.SIGKILL)
-        harness.wait_for(lambda: len(agents()) == 1 and agents()[0] != old, timeout=5,
+        harness.wait_for(lambda: [p for p in agents() if p != old], timeout=5,
                          what="a new credentials agent")
         d.wait_log("credentials agent (pid %d) killed by signal 9" % old)
         self.assert_serves(d)
