@@ -263,6 +263,59 @@ class BasicTest(ProxyTestCase):
                 self.assertEqual(json.loads(r.body)["path"], "/k%d" % i)
         self.assertEqual(self.lam.count(), 5)
 
+    def test_pipelined_requests_answered_in_order(self):
+        with self.d.connect() as c:
+            c.send("GET %s/p1 HTTP/1.1\r\nHost: a\r\n\r\nGET %s/p2 HTTP/1.1\r\nHost: a\r\n\r\n" % (TARGET, TARGET))
+            r1, r2 = c.read_response(), c.read_response()
+        self.assertEqual([json.loads(r.body)["path"] for r in (r1, r2)], ["/p1", "/p2"])
+
+    def test_http10_client(self):
+        """An HTTP/1.0 client without keep-alive gets its answer and the
+        connection closed (it may read to EOF)."""
+        with self.d.connect() as c:
+            r = c.request("GET %s/ten HTTP/1.0\r\n\r\n" % TARGET)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(self.lam.last().event["headers"]["host"], "api.example.test")
+            self.assertTrue(c.closed_by_peer(2.0))
+
+    def test_client_gone_mid_call(self):
+        """A client that hangs up while its call is in flight costs nothing:
+        the worker goes on serving."""
+        self.lam.push(sl.delay(0.5))
+        c = self.d.connect()
+        c.send("GET %s/abort HTTP/1.1\r\nHost: a\r\n\r\n" % TARGET)
+        self.lam.wait_invocations(1)
+        c.close()
+        r = self.d.raw("GET %s/after HTTP/1.1\r\nHost: a\r\n\r\n" % TARGET)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(self.d.running())
+
+    def test_large_response(self):
+        payload = bytes(range(256)) * (4 * 4096)  # 4 MiB, binary
+        self.lam.handler = sl.respond(200, payload)
+        r = self.d.get(TARGET + "/big")
+        self.assertEqual((r.status_code, len(r.content)), (200, len(payload)))
+        self.assertEqual(r.content, payload)
+
+    def test_curl_large_post_expect_continue(self):
+        """curl sends Expect: 100-continue for a large body: the body must
+        arrive whole and Expect must not reach the function."""
+        data = b"0123456789abcdef" * (128 * 1024)  # 2 MiB
+        r = self.d.curl(TARGET + "/upload", "--data-binary", "@-", "-H", "Content-Type: text/plain", data=data)
+        self.assertEqual((r.returncode, r.status), (0, 200), r)
+        ev = self.lam.last().event
+        self.assertEqual(ev["body"], data.decode("ascii"))
+        self.assertNotIn("expect", ev["headers"])
+
+    def test_response_header_injection_refused(self):
+        """A header value with CR/LF from the function must not become a
+        second header (response splitting)."""
+        self.lam.handler = sl.respond(200, "inj", headers={"x-a": "1\r\nX-Injected: yes", "x-b": "ok"})
+        r = self.d.raw("GET %s/inj HTTP/1.1\r\nHost: a\r\n\r\n" % TARGET)
+        self.assertIsNone(r.header("X-Injected"), r.headers)
+        self.assertNotIn(b"X-Injected", r.head)
+        self.assertEqual(r.header("X-B"), "ok")
+
     def test_request_context(self):
         self.d.raw("GET %s/ctx HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % TARGET)
         ctx = self.lam.last().event["requestContext"]

@@ -48,6 +48,19 @@ class RequestErrorsTest(ProxyTestCase):
         r = d.raw("GET %s/ok HTTP/1.1\r\nHost: api.example.test\r\nX-Big: %s\r\n\r\n" % (TARGET, "a" * 2000))
         self.assertEqual(r.status, 200)
 
+    def test_https_url_refused_with_explanation(self):
+        d = self.start_daemon()
+        r = d.raw("GET https://api.example.test/s HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("http://", r.text)
+        self.assertEqual(self.lam.count(), 0)
+
+    def test_origin_form_without_host(self):
+        d = self.start_daemon()
+        r = d.raw("GET /nohost HTTP/1.1\r\n\r\n")
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.lam.count(), 0)
+
     def test_client_outside_allow_is_403(self):
         """allow: [127.0.0.2/32]; a client bound to 127.0.0.3 is outside it,
         one bound to 127.0.0.2 inside."""
@@ -86,6 +99,17 @@ class FunctionErrorsTest(ProxyTestCase):
         # A function error is not retried: the function ran.
         time.sleep(0.2)
         self.assertEqual(self.lam.count(), 1)
+
+    def test_invalid_function_response_is_502(self):
+        d = self.start_daemon()
+        for bad in (b"not json", b"[1, 2]", b'{"body": "no status"}', b'{"statusCode": "abc"}',
+                    b'{"statusCode": 99999}', b'{"statusCode": 200, "body": 5}',
+                    b'{"statusCode": 200, "body": "!!", "isBase64Encoded": true}'):
+            self.lam.handler = lambda inv, b=bad: sl.Reply(200, [("Content-Type", "application/json")], b)
+            r = d.raw(GET)
+            self.assertEqual(r.status, 502, "%r: %r" % (bad, r))
+            self.assertIn("invalid", r.text.lower())
+        self.assertTrue(d.running())
 
     def test_lambda_api_errors_are_502_naming_the_failure(self):
         d = self.start_daemon()
