@@ -31,6 +31,10 @@ struct aws_creds {
 void creds_clear(struct aws_creds *);
 /* Deep copy; dst must be clear. */
 void creds_copy(struct aws_creds *dst, const struct aws_creds *src);
+/* Fill out (overwritten, not freed) with copies; token NULL or "" means
+ * none. For the providers. */
+void creds_fill(struct aws_creds *out, const char *id, const char *secret, const char *token,
+                time_t expiration, const char *source);
 
 struct creds_options {
 	double connect_timeout;   /* seconds, per HTTP call */
