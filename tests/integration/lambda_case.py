@@ -74,6 +74,11 @@ class FunctionTestCase(harness.TestCase):
     def tearDown(self):
         try:
             super().tearDown()
+            # Every test, whatever it does, also checks that no secret
+            # reached the function's output.
+            for p in self._procs:
+                if p.name == "bootstrap":
+                    self.assertNoSecrets(p)
         finally:
             self.rt.close()
             self.ssm.close()
@@ -123,7 +128,9 @@ class FunctionTestCase(harness.TestCase):
     def assertNoSecrets(self, proc=None, extra=()):
         """None of the secrets (parameter values, AWS secret key, session
         token) appears in the function's output."""
-        out = (proc or self.fn).output()
+        p = proc or self.fn
+        with open(p.log_path, "rb") as f:
+            out = f.read().decode("utf-8", "replace")
         for s in list(self.secrets) + list(extra):
             self.assertNotIn(s, out, "a secret appears in the function's output")
 
