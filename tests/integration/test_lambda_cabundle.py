@@ -9,6 +9,7 @@ and the test CA sits where Amazon Linux keeps its bundle."""
 import os
 import shutil
 import subprocess
+import tempfile
 
 import harness
 import lambda_case
@@ -70,8 +71,7 @@ class TestCABundle(lambda_case.FunctionTestCase):
         self.assertEqual(self.origin.requests, [])
 
     def _namespace_argv(self, ca):
-        scratch = os.path.join(self.tmp, "ns-%d" % len(self._procs))
-        os.mkdir(scratch)
+        scratch = tempfile.mkdtemp(prefix="ns-", dir=self.tmp)
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT, "sh",
                 harness.BOOTSTRAP, ca or "", scratch]
 

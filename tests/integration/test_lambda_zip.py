@@ -35,7 +35,9 @@ def build_zip():
         r = subprocess.run(["make", "-C", LAMBDA_BUILD, "zip"], env=_make_env(), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=300)
         _built = (r.returncode, r.stdout.decode("utf-8", "replace"))
-        print(_built[1].strip().splitlines()[-2:] if _built[1].strip() else "")
+        for line in _built[1].splitlines():
+            if line.startswith("mkzip:"):
+                print(line)
     rc, out = _built
     if rc != 0 and "sanitizer build" in out:
         raise harness.unittest.SkipTest("sanitizer build: the zip is built from a normal build only")
