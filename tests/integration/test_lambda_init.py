@@ -3,8 +3,6 @@
 function exits; a good one starts polling. Also the runtime loop's
 manners: one event at a time, the trace id, an event that is not JSON."""
 
-import unittest
-
 import harness
 import lambda_case
 from lambda_case import HOST
@@ -36,10 +34,6 @@ class TestInit(lambda_case.FunctionTestCase):
                 self.rt.init_errors.clear()
                 self._expect_init_error({"SSM_SIGN_PROXY_CONNECT_TO": ct}, "SSM_SIGN_PROXY_CONNECT_TO")
 
-    # Known bug (lambda/origin.c origin_connect_to_ok): only the number of
-    # fields is checked, so a port that is not a number is accepted at start
-    # and the entry is silently useless. Remove the marker when fixed.
-    @unittest.expectedFailure
     def test_bad_connect_to_port(self):
         self._expect_init_error({"SSM_SIGN_PROXY_CONNECT_TO": "api.example.test:notaport:127.0.0.1:1"},
                                 "SSM_SIGN_PROXY_CONNECT_TO")
