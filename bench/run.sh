@@ -10,11 +10,16 @@
 # the same threads, connections and duration. See bench/README.md.
 #
 #   bench/run.sh                      build dir _build (./tests/run.sh makes it)
-#   DAEMON=path/to/ssm-sign-proxy DURATION=20 CONNECTIONS=128 bench/run.sh
+#   DAEMON=path/to/ssm-sign-proxy DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/run.sh
+#
+# The two proxies are measured in alternation, ROUNDS times each, and the
+# median round of each is reported: load from elsewhere on the machine then
+# hits both alike instead of whichever ran while it lasted.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 DAEMON=${DAEMON:-$top/_build/src/ssm-sign-proxy}
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
@@ -143,47 +148,59 @@ wrk.path = "http://api.example.test/bench"
 wrk.headers["Host"] = "api.example.test"
 EOF
 
-run_wrk() { # name port
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/proxy.lua" \
+run_wrk() { # name port seconds
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" --latency -s "$work/proxy.lua" \
 		"http://127.0.0.1:$2" >"$work/wrk-$1.txt"
 }
-# A short warm-up for each, then the measured runs.
-DURATION_SAVE=$DURATION
-DURATION=2; run_wrk warm "$daemon_port"; run_wrk warm "$nginx_proxy_port"
-DURATION=$DURATION_SAVE
-run_wrk daemon "$daemon_port"
-run_wrk nginx "$nginx_proxy_port"
+# A short warm-up for each, then the measured rounds in alternation.
+run_wrk warm "$daemon_port" 2
+run_wrk warm "$nginx_proxy_port" 2
+for i in $(seq "$ROUNDS"); do
+	run_wrk "daemon-$i" "$daemon_port" "$DURATION"
+	run_wrk "nginx-$i" "$nginx_proxy_port" "$DURATION"
+done
 
-python3 - "$work/wrk-daemon.txt" "$work/wrk-nginx.txt" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" <<'EOF'
+python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import re, sys
+
+work, rounds = sys.argv[1], int(sys.argv[2])
+threads, conns, dur, workers, load = sys.argv[3:8]
+
 
 def parse(path):
     text = open(path).read()
     out = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))}
-    m = re.search(r"(\d+) requests in", text)
-    out["requests"] = int(m.group(1))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     out["errors"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: (.*)", text)
-    out["socket_errors"] = m.group(1).strip() if m else "none"
+    out["socket_errors"] = m.group(1).strip() if m else None
     units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     for p in ("50", "75", "90", "99"):
         m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, text, re.M)
         out["p" + p] = float(m.group(1)) * units[m.group(2)]
     return out
 
-d, n = parse(sys.argv[1]), parse(sys.argv[2])
-threads, conns, dur, workers = sys.argv[3:7]
-print("wrk -t%s -c%s -d%ss, %s workers each, GET http://api.example.test/bench via proxy"
-      % (threads, conns, dur, workers))
+
+def median_round(name):
+    runs = [parse("%s/wrk-%s-%d.txt" % (work, name, i)) for i in range(1, rounds + 1)]
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2], runs
+
+
+d, druns = median_round("daemon")
+n, nruns = median_round("nginx")
+print("wrk -t%s -c%s, %d rounds of %ss each in alternation, %s workers each; load average before: %s"
+      % (threads, conns, rounds, dur, workers, load))
+print("GET http://api.example.test/bench through each proxy; the median round of each:")
 print("%-16s %12s %9s %9s %9s %9s %8s" % ("", "requests/s", "p50 ms", "p75 ms", "p90 ms", "p99 ms", "non-2xx"))
-for name, r in (("ssm-sign-proxy", d), ("nginx proxy", n)):
+for name, r, runs in (("ssm-sign-proxy", d, druns), ("nginx proxy", n, nruns)):
     print("%-16s %12.0f %9.2f %9.2f %9.2f %9.2f %8d" % (name, r["rps"], r["p50"], r["p75"], r["p90"],
-                                                       r["p99"], r["errors"]))
-    if r["socket_errors"] != "none":
-        print("  socket errors: %s" % r["socket_errors"])
-print("ratio ssm-sign-proxy / nginx: %.2f (requests/s), %.2f (p99 latency)"
-      % (d["rps"] / n["rps"], d["p99"] / n["p99"]))
-if d["errors"] or n["errors"]:
+                                                       r["p99"], sum(x["errors"] for x in runs)))
+    print("%-16s rounds: %s requests/s" % ("", ", ".join("%.0f" % x["rps"] for x in runs)))
+    errs = [x["socket_errors"] for x in runs if x["socket_errors"]]
+    if errs:
+        print("%-16s socket errors: %s" % ("", "; ".join(errs)))
+print("ratio ssm-sign-proxy / nginx: %.2f (requests/s), %.2f (p50 latency), %.2f (p99 latency)"
+      % (d["rps"] / n["rps"], d["p50"] / n["p50"], d["p99"] / n["p99"]))
+if any(x["errors"] for x in druns + nruns):
     sys.exit("bench: non-2xx answers during the run (see above)")
 EOF
