@@ -391,5 +391,33 @@ class ClientTimeoutsTest(daemon_fixture.ProxyTestCase):
         self.assertEqual(self.lam.count(), 0)
 
 
+class ReplyFramingTest(daemon_fixture.ProxyTestCase):
+    """Replies without a body must not carry one: evhttp 2.1 writes what it
+    is given even after HEAD, and a kept-alive client then reads those
+    bytes as the start of the next response."""
+
+    def test_head_and_204_leave_keepalive_in_step(self):
+        d = self.start_daemon()
+        get = "GET http://api.example.test/g HTTP/1.1\r\nHost: api.example.test\r\n\r\n"
+        with d.connect(timeout=3) as c:
+            self.lam.handler = sl.respond(200, "abc", headers={"content-length": "99"})
+            r = c.request("HEAD http://api.example.test/h HTTP/1.1\r\nHost: api.example.test\r\n"
+                          "\r\n", method="HEAD")
+            self.assertEqual(r.status, 200)
+            # HEAD keeps the length the origin announced.
+            self.assertEqual(r.header("Content-Length"), "99")
+            r = c.request(get)
+            self.assertEqual((r.status, r.body), (200, b"abc"))
+            self.lam.handler = sl.respond(204, "ignored")
+            self.assertEqual(c.request(get).status, 204)
+            self.lam.handler = sl.respond(200, "next")
+            self.assertEqual(c.request(get).body, b"next")
+            # An error answered by the daemon itself to HEAD: no body either.
+            r = c.request("HEAD https://api.example.test/h HTTP/1.1\r\nHost: api.example.test\r\n"
+                          "\r\n", method="HEAD")
+            self.assertEqual(r.status, 400)
+            self.assertEqual(c.request(get).body, b"next")
+
+
 if __name__ == "__main__":
     harness.main()
