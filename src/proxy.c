@@ -177,6 +177,31 @@ proxy_send_error(struct evhttp_request *req, int status, int close, const char *
 	return len;
 }
 
+/*
+ * Several Content-Length headers that disagree (RFC 9112 6.3): evhttp reads
+ * the body by the first and parses the rest as the next request, while the
+ * function would see both values. Such a message is refused and the
+ * connection closed, since where the next request starts is unknown.
+ */
+static int
+proxy_conflicting_length(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	const char *first = NULL;
+
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		if (first == NULL)
+			first = kv->value;
+		else if (strcmp(first, kv->value) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Is s a plausible host[:port] (no spaces, no control bytes, no '/')? */
 static int
 proxy_host_valid(const char *s)
@@ -629,6 +654,13 @@ proxy_request(struct evhttp_request *req, void *arg)
 		    "the Lambda function");
 		proxy_log(client, method, evhttp_request_get_uri(req), NULL, 405, bytes, &start,
 		          NULL);
+		return;
+	}
+	if (proxy_conflicting_length(req)) {
+		bytes = proxy_send_error(req, 400, 1,
+		                         "conflicting Content-Length headers: the request's length "
+		                         "is ambiguous");
+		proxy_log(client, method, NULL, NULL, 400, bytes, &start, NULL);
 		return;
 	}
 	status = proxy_target(req, &host, &path, &query, err, sizeof err);

@@ -37,6 +37,24 @@ class RequestErrorsTest(ProxyTestCase):
         self.assertEqual(self.lam.count(), 0)
         self.assertTrue(d.running())
 
+    def test_conflicting_content_length(self):
+        """Two Content-Length values: 400 and the connection closed, so the
+        bytes after the shorter body are never taken for a request
+        (request smuggling), and the function is not called."""
+        d = self.start_daemon()
+        with d.connect(timeout=3) as c:
+            c.send("POST %s/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+                   "helloXGET %s/smuggled HTTP/1.1\r\nHost: a\r\n\r\n" % (TARGET, TARGET))
+            r = c.read_response()
+            self.assertEqual(r.status, 400, r)
+            self.assertTrue(c.closed_by_peer(2.0))
+        self.assertEqual(self.lam.count(), 0)
+        # The same value twice is one length (RFC 9112 allows folding it).
+        r = d.raw("POST %s/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
+                  % TARGET)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.lam.last().event["body"], "hello")
+
     def test_oversized_header(self):
         d = self.start_daemon({"limits": {"max_header": 8192}})
         with d.connect(timeout=3) as c:
@@ -127,18 +145,6 @@ class FunctionErrorsTest(ProxyTestCase):
         self.assertIn("credential", r.text.lower())
         self.assertEqual(self.lam.count(), 0)
         self.assertTrue(d.running())
-
-    def test_endpoint_down_then_back(self):
-        d = self.start_daemon()
-        self.assertEqual(d.raw(GET).status, 200)
-        self.lam.stop()
-        t = time.monotonic()
-        r = d.raw(GET, timeout=5)
-        self.assertEqual(r.status, 502, r)
-        self.assertLess(time.monotonic() - t, 3.0)
-        self.lam.start()
-        r = d.raw(GET)
-        self.assertEqual(r.status, 200, r)
 
 
 class ConfigErrorsTest(ProxyTestCase):
