@@ -310,6 +310,23 @@ class InvokeTest(daemon_fixture.ProxyTestCase):
         t.join(5)
         self.assertEqual(results.get("slow"), 200)
 
+    def test_client_gone_abandons_invocation(self):
+        # evhttp does not read a connection whose request is being answered;
+        # the daemon watches for EOF itself, drops the invocation and logs
+        # 499 at once rather than when the function answers.
+        d = self.daemon({"workers": 1, "timeouts": {"invoke": 2}})
+        self.lam.push(sl.delay(1.5))
+        c = d.connect(timeout=3)
+        c.send("GET http://api.example.test/gone HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+        self.lam.wait_invocations(1)
+        t0 = time.monotonic()
+        c.close()
+        d.wait_log(" /gone 499 ", timeout=1.0)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertIn("went away", d.log())
+        r = d.get("http://api.example.test/after")
+        self.assertEqual(r.status_code, 200, r.text)
+
     def test_sequential_requests_reuse_connections(self):
         d = self.daemon({"workers": 1})
         for i in range(100):
