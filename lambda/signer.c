@@ -22,9 +22,12 @@ signer_escape_target(const char *s, int keep_qmark)
 
 	curlbuf_init(&b, 0);
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p <= 0x20 || *p >= 0x7f || *p == '#' || *p == '"' || *p == '<' || *p == '>' ||
-		    *p == '\\' || *p == '^' || *p == '`' || *p == '{' || *p == '|' || *p == '}' ||
-		    (*p == '?' && !keep_qmark)) {
+		/* Only what cannot travel in a request line (controls, space,
+		 * non-ASCII) or would end the path ('#', '?'). Printable bytes
+		 * RFC 3986 frowns upon ('{', '|', '"', ...) go as the client sent
+		 * them: servers accept them and re-encoding would change the
+		 * request. */
+		if (*p <= 0x20 || *p >= 0x7f || *p == '#' || (*p == '?' && !keep_qmark)) {
 			esc[0] = '%';
 			esc[1] = hex[*p >> 4];
 			esc[2] = hex[*p & 15];

@@ -188,6 +188,11 @@ test_signer(void)
 	tap_is_str(t, "/a%20b%23c%7F%C3%A9%41", "unsafe bytes escaped, escapes kept");
 	free(t);
 
+	t = sign((const char *const[]){"other/thing", "v", NULL}, "/a{b}|c\"d<e>^`\\",
+	         (const char *const[]){"q", "{a}|\"x\"", NULL}, &h);
+	tap_is_str(t, "/a{b}|c\"d<e>^`\\?q={a}|\"x\"", "printable bytes go as sent");
+	free(t);
+
 	t = sign((const char *const[]){"headers/Bad Name", "v", NULL}, "/", NULL, &h);
 	tap_ok(t == NULL, "invalid header name refused");
 	t = sign((const char *const[]){"headers/X-Ok", "a\r\nInjected: 1", NULL}, "/", NULL, &h);
