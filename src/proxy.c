@@ -202,6 +202,20 @@ proxy_conflicting_length(struct evhttp_request *req)
 	return 0;
 }
 
+/* Is s an HTTP field name (a non-empty RFC 9110 token)? evhttp checks
+ * values only, so a function's "Bad Name" or "x:" would go out as is. */
+static int
+proxy_field_name_valid(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) && strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 /* Is s a plausible host[:port] (no spaces, no control bytes, no '/')? */
 static int
 proxy_host_valid(const char *s)
@@ -356,7 +370,8 @@ proxy_write_response(struct evhttp_request *req, const char *payload, size_t len
 		 * keeps the origin's, since it has no body to measure. */
 		if (strcasecmp(name, "Content-Length") == 0 && !head)
 			continue;
-		if (evhttp_add_header(out, name, resp.headers.v[i].value) != 0)
+		if (!proxy_field_name_valid(name) ||
+		    evhttp_add_header(out, name, resp.headers.v[i].value) != 0)
 			log_warn("dropping invalid response header %.64s from the function", name);
 	}
 	/* "200 OK" -> "OK"; an absent or bare description gets the standard phrase. */

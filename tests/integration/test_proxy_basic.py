@@ -225,6 +225,20 @@ class BasicTest(ProxyTestCase):
         self.assertEqual(r.header_all("Set-Cookie"), ["a=1; Path=/", "b=2; HttpOnly"])
         self.assertEqual(r.header("X-One"), "v")
 
+    def test_invalid_response_header_names_dropped(self):
+        """Field names that are not tokens never reach the client: the
+        reply stays well-formed and the valid headers survive."""
+        self.lam.handler = sl.respond(200, "n", headers={"Bad Name": "1", "x-colon:": "2", "": "3",
+                                                         "x-a\r\nX-Injected: yes\r\nx-b": "4", "x-ok": "5"})
+        r = self.d.raw("GET %s/names HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % TARGET)
+        self.assertEqual((r.status, r.body), (200, b"n"), r)
+        names = [k for k, _ in r.headers]
+        for bad in ("Bad Name", "x-colon", "", "X-Injected"):
+            self.assertNotIn(bad, names)
+        for line in r.head.split(b"\r\n")[1:]:
+            self.assertRegex(line, rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+: ")
+        self.assertEqual(r.header("X-Ok"), "5")
+
     def test_single_value_headers_form(self):
         self.lam.handler = sl.respond(200, "s", headers={"x-a": "1", "set-cookie": "only=1"})
         r = self.d.raw("GET %s/s HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % TARGET)
