@@ -220,7 +220,8 @@ proxy_field_name_valid(const char *s)
 static int
 proxy_host_valid(const char *s)
 {
-	if (*s == '\0')
+	/* A name or an IP literal: it starts with a letter, digit or '['. */
+	if (!isalnum((unsigned char)*s) && *s != '[')
 		return 0;
 	for (; *s != '\0'; s++) {
 		if (!isalnum((unsigned char)*s) && strchr("-._:[]%~!$&'()*+,;=", *s) == NULL)
@@ -248,7 +249,7 @@ proxy_host_from_authority(const char *a, size_t len)
 		*p = (char)tolower((unsigned char)*p);
 	n = strlen(host);
 	/* "host:80" and "host:" mean host; "[::1]:80" likewise. */
-	if (n >= 3 && strcmp(host + n - 3, ":80") == 0 && host[n - 4] != ':')
+	if (n >= 4 && strcmp(host + n - 3, ":80") == 0 && host[n - 4] != ':')
 		host[n - 3] = '\0';
 	else if (n >= 1 && host[n - 1] == ':' && (n < 2 || host[n - 2] != ':'))
 		host[n - 1] = '\0';

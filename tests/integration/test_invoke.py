@@ -408,6 +408,23 @@ class ClientTimeoutsTest(daemon_fixture.ProxyTestCase):
         self.assertEqual(self.lam.count(), 0)
 
 
+class RequestTargetTest(daemon_fixture.ProxyTestCase):
+    """Hosts that are not hosts are refused before anything is invoked."""
+
+    def test_bad_hosts_are_400(self):
+        d = self.start_daemon()
+        for target, host in (("/x", ":80"), ("/x", ":"), ("/x", "-bad"), ("/x", "a b"),
+                             ("http://:80/x", "ignored"), ("http:///x", "ignored")):
+            r = d.raw("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, host))
+            self.assertEqual(r.status, 400, "%s / Host %r: %r" % (target, host, r))
+        self.assertEqual(self.lam.count(), 0)
+        # The default port is dropped, another one kept.
+        d.raw("GET /x HTTP/1.1\r\nHost: API.Example.test:80\r\n\r\n")
+        self.assertEqual(self.lam.last().event["headers"]["host"], "api.example.test")
+        d.raw("GET http://api.example.test:8080/x HTTP/1.1\r\nHost: other\r\n\r\n")
+        self.assertEqual(self.lam.last().event["headers"]["host"], "api.example.test:8080")
+
+
 class ReplyFramingTest(daemon_fixture.ProxyTestCase):
     """Replies without a body must not carry one: evhttp 2.1 writes what it
     is given even after HEAD, and a kept-alive client then reads those
