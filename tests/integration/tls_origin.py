@@ -173,9 +173,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         origin = self.server.origin
-        if (self.headers.get("Expect") or "").lower() == "100-continue":
-            # parse_request already answered 100 Continue when needed.
-            pass
         body = self._read_body()
         sni = getattr(self.connection, "ssp_sni", None)
         raw = self.raw_requestline.rstrip(b"\r\n")
