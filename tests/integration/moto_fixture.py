@@ -20,6 +20,7 @@ When moto_server is not installed, Moto() raises unittest.SkipTest.
 import http.client
 import json
 import shutil
+import socket
 import threading
 import time
 import unittest
@@ -143,6 +144,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             body = None
         req = SSMRequest(self.headers.get("X-Amz-Target"), body, list(self.headers.items()), raw)
         action = px._admit(req)
+        if px.delay:
+            time.sleep(px.delay)
         if action == "throttle":
             req.throttled = True
             req.status = 400
@@ -187,6 +190,12 @@ class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def get_request(self):
+        # Head and body are written separately: no Nagle delay on loopback.
+        sock, addr = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
     def handle_error(self, request, client_address):
         pass
 
@@ -196,7 +205,8 @@ class SSMProxy:
     here). Records every request; throttle(n) answers the next n with HTTP
     400 {"__type": throttle_type}; fail(n) with 500; empty_pages(n) answers
     the next n with an empty page that still has a NextToken; page_size caps
-    MaxResults forwarded to moto (short pages). upstream=None makes it a
+    MaxResults forwarded to moto (short pages); delay (seconds) holds every
+    answer back (a slow Parameter Store). upstream=None makes it a
     pure stand-in that throttles or answers 500 only (for counting)."""
 
     def __init__(self, upstream, throttle_type="ThrottlingException"):
@@ -204,6 +214,7 @@ class SSMProxy:
         self.upstream_port = int(upstream.rsplit(":", 1)[1]) if upstream else None
         self.throttle_type = throttle_type
         self.page_size = None
+        self.delay = 0.0
         self.requests = []
         self._throttle = 0
         self._fail = 0

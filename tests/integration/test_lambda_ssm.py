@@ -139,6 +139,21 @@ class TestSSM(lambda_case.FunctionTestCase):
         self.assertEqual(self.origin.requests, [])
         self.assertIn("throttl", lambda_case.response_body(resp).decode().lower())
 
+    def test_slow_ssm_answers_504_before_the_deadline(self):
+        self.params(HOST, {"headers/X-K": "slow-secret"})
+        self.ssm.delay = 2.5
+        self.start_function(extra={"SSM_SIGN_PROXY_SSM_TIMEOUT": "10"})
+        t = time.monotonic()
+        inv = self.rt.invoke_raw(self.event(), timeout=4, deadline_s=1.5)
+        took = time.monotonic() - t
+        self.assertEqual(inv.kind, "response", inv.raw)
+        self.assertEqual(inv.body["statusCode"], 504, inv.body)
+        self.assertLess(took, 1.5, "answered after the deadline")
+        self.assertEqual(self.origin.requests, [])
+        # Once Parameter Store is fast again, the function works.
+        self.ssm.delay = 0
+        self.assertStatus(self.invoke(self.event()), 200)
+
     def test_ssm_unreachable_is_an_error_not_a_crash(self):
         import tls_origin
         port = tls_origin.closed_port()
