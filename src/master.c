@@ -37,6 +37,7 @@
 #include "credstore.h"
 #include "log.h"
 #include "master.h"
+#include "sdnotify.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -578,6 +579,7 @@ master_stop(const char *why)
 		return;
 	}
 	m.stopping = 1;
+	sdnotify("STOPPING=1");
 	log_info("%s: stopping (in-flight requests get %.1fs)", why, m.conf->timeouts.shutdown);
 	for (i = 0; i < m.nslots; i++)
 		if (m.slots[i].ev != NULL)
@@ -638,9 +640,11 @@ master_reload(void)
 	if (m.stopping)
 		return;
 	log_info("SIGHUP: reloading the configuration");
+	sdnotify("RELOADING=1");
 	conf = config_load(m.cli, err, sizeof err);
 	if (conf == NULL) {
 		log_error("reload failed, keeping the running configuration: %s", err);
+		sdnotify("READY=1");
 		return;
 	}
 	if (master_resolve_user(conf, &uid, &gid, err, sizeof err) == -1)
@@ -680,10 +684,12 @@ master_reload(void)
 	master_signal_children(SIGQUIT, 1, gen);
 	master_arm_kill_timer(conf->timeouts.shutdown + MASTER_KILL_MARGIN);
 	log_info("configuration reloaded (generation %u, %d workers)", gen, conf->workers);
+	sdnotify("READY=1");
 	return;
 fail:
 	log_error("reload failed, keeping the running configuration: %s", err);
 	config_free(conf);
+	sdnotify("READY=1");
 }
 
 static void
@@ -875,8 +881,12 @@ master_run(const struct config_cli *cli, struct config *conf)
 	master_size_slots(conf);
 	for (i = 0; i < m.nslots && !m.in_child; i++)
 		master_spawn_slot(i);
-	if (!m.in_child)
+	if (!m.in_child) {
+		/* Sockets bound, workers forked: connections are served (queued
+		 * by the kernel until a worker accepts them). */
+		sdnotify("READY=1");
 		event_base_dispatch(m.base);
+	}
 	if (m.in_child) {
 		rc = master_become_worker(m.child_slot);
 		master_free();
