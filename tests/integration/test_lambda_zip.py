@@ -153,7 +153,13 @@ class TestZipRuns(lambda_case.FunctionTestCase):
             for i in z.infolist():
                 os.chmod(os.path.join(task, i.filename), (i.external_attr >> 16) & 0o777)
         self.params(HOST, {"headers/X-Api-Key": "zip-secret-1"})
-        env = self.function_env(extra={"LAMBDA_TASK_ROOT": task, "LD_LIBRARY_PATH": None})
+        # Lambda puts the system's library directories first in
+        # LD_LIBRARY_PATH (/lib64:/usr/lib64:...:/var/task/lib); the zip's
+        # DT_RPATH is searched before it, so the bundled copies still win.
+        # The same here with Debian's directories.
+        env = self.function_env(extra={"LAMBDA_TASK_ROOT": task,
+                                       "LD_LIBRARY_PATH": "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:"
+                                                          + os.path.join(task, "lib")})
         self.start_function(env=env, argv=[os.path.join(task, "bootstrap")], cwd=task)
         resp = self.invoke(self.event())
         self.assertStatus(resp, 200)
