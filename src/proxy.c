@@ -74,6 +74,8 @@ static struct {
 	 * no region, endpoint down) is logged once per change, not per
 	 * request; the access log still has every request. */
 	char last_failure[512];
+	time_t limit_logged; /* when max_inflight refusals were last logged */
+	unsigned limit_suppressed;
 	int ready;
 } proxy;
 
@@ -701,8 +703,16 @@ proxy_request(struct evhttp_request *req, void *arg)
 		                         "too many requests in flight (limits.max_inflight is %d); "
 		                         "retry later",
 		                         cfg->limits.max_inflight);
-		log_warn("503 for %s %s: limits.max_inflight (%d) reached", method, host,
-		         cfg->limits.max_inflight);
+		/* At most one line a second: this happens in floods. */
+		if (start.tv_sec != proxy.limit_logged) {
+			log_warn("503 for %s %s: limits.max_inflight (%d) reached%s", method, host,
+			         cfg->limits.max_inflight,
+			         proxy.limit_suppressed ? " (and for requests not logged since)"
+			                                : "");
+			proxy.limit_logged = start.tv_sec;
+			proxy.limit_suppressed = 0;
+		} else
+			proxy.limit_suppressed++;
 		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
 		goto out;
 	}
