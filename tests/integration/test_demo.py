@@ -82,6 +82,18 @@ class Demo(harness.TestCase):
             # Cleaned up: its files and its processes are gone.
             self.assertFalse(os.path.exists(self.dir), out)
 
+    def test_failure_is_reported(self):
+        # A build directory without the programs: the demo says so, exits 1
+        # and leaves nothing running.
+        env = self.env()
+        env["SSP_DEMO_BUILDDIR"] = os.path.join(self.tmp, "empty-build")
+        p = subprocess.run([DEMO], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 1, out)
+        self.assertIn("demo: FAILED: %s/src/ssm-sign-proxy is not built" % env["SSP_DEMO_BUILDDIR"], out)
+        self.assertEqual(self.pids(), [])
+
     def test_keep_then_stop(self):
         rc, out = self.run_demo("--keep")
         self.check_output(rc, out)

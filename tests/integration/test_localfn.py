@@ -245,8 +245,13 @@ class Stopping(LocalFunctionCase):
         kids = self.function_pids(children=True)
         d.proc.signal(signal.SIGTERM)
         self.assertEqual(d.proc.wait(5), 0)
-        for pid in pids + kids:
+        # The runtimes were reaped by the daemon; their children were killed
+        # with their process group and may take a moment to go.
+        for pid in pids:
             self.assertFalse(alive(pid), "process %d survived the daemon" % pid)
+        for pid in kids:
+            harness.wait_for(lambda: not alive(pid), timeout=2,
+                             what="child process %d to die with its group" % pid)
 
     def test_runtime_ignoring_sigterm_is_killed(self):
         d = self.start_local(self.python_runtime(), mode="ignore_term",
