@@ -150,8 +150,8 @@ worker_sweep(int *busy)
 				(*busy)++;
 			continue;
 		}
-		/* evhttp is done with it (and closed the socket); ours is
-		 * the last reference. */
+		/* evhttp is done with it; ours is the last reference, and
+		 * dropping it closes the socket (BEV_OPT_CLOSE_ON_FREE). */
 		TAILQ_REMOVE(&w.conns, c, entry);
 		bufferevent_decref(c->bev);
 		free(c);
@@ -179,8 +179,12 @@ worker_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
 
 /*
  * evhttp asks for a bufferevent for each new connection. It is created
- * without BEV_OPT_CLOSE_ON_FREE: evhttp then closes the socket itself when
- * it frees the connection, even though our reference keeps the bufferevent.
+ * with BEV_OPT_CLOSE_ON_FREE, so that the socket stays open (evhttp only
+ * shuts down its sending side) until our reference goes in worker_sweep():
+ * were evhttp to close it while our reference keeps the bufferevent and its
+ * events, the kernel could hand the same descriptor number to a new
+ * connection, which libevent would then believe already watched, and it
+ * would never be read (a request stalled until its timeout).
  */
 static struct bufferevent *
 worker_bevcb(struct event_base *base, void *arg)
@@ -188,7 +192,7 @@ worker_bevcb(struct event_base *base, void *arg)
 	struct worker_conn *c;
 	struct bufferevent *bev;
 
-	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return NULL;
 	worker_sweep(NULL);
 	c = xcalloc(1, sizeof *c);
