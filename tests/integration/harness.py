@@ -101,8 +101,12 @@ class Proc:
         self.argv = list(argv)
         self.name = name or os.path.basename(argv[0])
         self.logdir = logdir or tempfile.mkdtemp(prefix="ssp-log-")
-        self.log_path = os.path.join(self.logdir, "%s-%d.log" % (self.name, int(time.time() * 1000) % 10**8))
-        self.log = open(self.log_path, "wb")
+        # A name of its own even for two processes started in the same
+        # millisecond: a shared file would lose one's output (and its
+        # sanitizer reports).
+        fd, self.log_path = tempfile.mkstemp(prefix="%s-%d-" % (self.name, int(time.time() * 1000) % 10**8),
+                                             suffix=".log", dir=self.logdir)
+        self.log = os.fdopen(fd, "wb")
         self.p = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                   stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.p.pid
