@@ -118,19 +118,37 @@ if [ -n "$newer" ]; then
 	exit 1
 fi
 
-# Which Debian package a library file belongs to. With merged /usr the
+# Which Debian package each library file belongs to. With merged /usr the
 # loader's path (/lib/...) and dpkg's record (/usr/lib/...) may differ, and
-# the soname is usually a symlink to the versioned file.
-pkg_of() {
+# the soname is usually a symlink to the versioned file: ask dpkg once about
+# every spelling (each dpkg-query reads the whole database).
+candidates() {
 	real=$(readlink -f "$1")
 	for p in "$1" "$real"; do
-		for c in "$p" "/usr$p" "${p#/usr}"; do
-			r=$(dpkg-query -S "$c" 2>/dev/null | grep -v '^diversion' | head -n 1) || true
-			if [ -n "$r" ]; then
-				printf '%s\n' "${r%%: *}" | cut -d, -f1
-				return 0
-			fi
-		done
+		printf '%s\n%s\n%s\n' "$p" "/usr$p" "${p#/usr}"
+	done
+}
+: >"$stage/owners"
+: >"$stage/versions"
+if command -v dpkg-query >/dev/null 2>&1; then
+	for nb in $bundled; do
+		candidates "${nb#*=}"
+	done | sort -u >"$stage/cands"
+	# "pkg:arch[, other]: /path"; paths dpkg does not know are reported on
+	# stderr and make the exit status 1, which is expected here.
+	xargs dpkg-query -S <"$stage/cands" 2>/dev/null | grep -v '^diversion' >"$stage/owners" || true
+	sed 's/: .*//; s/,.*//' "$stage/owners" | sort -u |
+		xargs -r dpkg-query -W -f='${binary:Package} ${Version} ${source:Package}\n' \
+			>"$stage/versions" 2>/dev/null || true
+fi
+pkg_of() {
+	for c in $(candidates "$1"); do
+		r=$(awk -v s=": $c" 'substr($0, length($0) - length(s) + 1) == s {
+			sub(/: .*/, ""); sub(/,.*/, ""); print; exit }' "$stage/owners")
+		if [ -n "$r" ]; then
+			printf '%s\n' "$r"
+			return 0
+		fi
 	done
 	return 1
 }
@@ -145,9 +163,9 @@ date_epoch=${SOURCE_DATE_EPOCH:-$(date +%s)}
 	for nb in $bundled; do
 		name=${nb%%=*}
 		path=${nb#*=}
-		if command -v dpkg-query >/dev/null 2>&1 && pkg=$(pkg_of "$path"); then
-			info=$(dpkg-query -W -f='${binary:Package} ${Version} ${source:Package}' "$pkg" 2>/dev/null ||
-				echo "$pkg unknown unknown")
+		if pkg=$(pkg_of "$path"); then
+			info=$(awk -v p="$pkg" '$1 == p { print; exit }' "$stage/versions")
+			[ -n "$info" ] || info="$pkg unknown unknown"
 		else
 			info="unknown unknown unknown"
 		fi
