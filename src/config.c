@@ -35,6 +35,7 @@
 #define PLACEHOLDER "XXXXXXXX"
 #define MAX_FILE_SIZE (1024 * 1024)
 #define MAX_REPAIRS 64
+#define MAX_DEPTH 32
 
 struct key;
 
@@ -1513,6 +1514,37 @@ yaml_error(struct load *ld, const yaml_parser_t *p, const char *text, size_t len
 		load_error(ld, "YAML syntax: %s", p->problem != NULL ? p->problem : "error");
 }
 
+/*
+ * libyaml slows to a crawl (quadratic time) on deeply nested flow
+ * collections; no configuration needs more than a few levels, so refuse
+ * before parsing. Brackets inside quoted strings count too: harmless at
+ * this depth.
+ */
+static int
+check_nesting(struct load *ld, const char *text)
+{
+	const char *p;
+	int depth = 0, line = 1;
+
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
+		else if (*p == '#' && (p == text || isspace((unsigned char)p[-1]))) {
+			while (p[1] != '\0' && p[1] != '\n')
+				p++;
+		} else if (*p == '[' || *p == '{') {
+			if (++depth > MAX_DEPTH) {
+				ld->line = line;
+				ld->path[0] = '\0';
+				return load_error(ld, "YAML: nested more than %d levels deep",
+				                  MAX_DEPTH);
+			}
+		} else if ((*p == ']' || *p == '}') && depth > 0)
+			depth--;
+	}
+	return 0;
+}
+
 static int
 parse_yaml(struct load *ld, const char *text, yaml_document_t *doc)
 {
@@ -1521,6 +1553,11 @@ parse_yaml(struct load *ld, const char *text, yaml_document_t *doc)
 	char *copy = xstrdup(text);
 	size_t len = strlen(copy);
 	int tries, ok, rc = -1;
+
+	if (check_nesting(ld, copy) == -1) {
+		free(copy);
+		return -1;
+	}
 
 	for (tries = 0;; tries++) {
 		yaml_parser_initialize(&parser);

@@ -340,7 +340,22 @@ test_errors(void)
 {
 	fails("a: [1,\nb: 2\n", "t.yaml:3: YAML syntax:", "bad YAML reported with its line");
 	fails("listen: 127.0.0.1:8000\n\tworkers: 2\n", "t.yaml:2: YAML", "a tab is bad YAML");
-	fails("workers: 1\n---\nworkers: 2\n", "t.yaml:", "a second document");
+	fails("workers: 1\n---\nworkers: 2\n", "t.yaml:2: a second YAML document",
+	      "a second document");
+	fails("workers: 1\nregion: \xc3\x28\n", "t.yaml:2: YAML", "bad UTF-8 with its line");
+	{
+		/* libyaml is quadratic on deep flow nesting: refused up front. */
+		static char deep[64 + 2 * 100000];
+		size_t off = (size_t)snprintf(deep, sizeof deep, "workers: 1\nregion: ");
+
+		memset(deep + off, '{', 100000);
+		memset(deep + off + 100000, '}', 100000);
+		deep[off + 200000] = '\0';
+		fails(deep, "t.yaml:2: YAML: nested more than", "deep nesting refused");
+		fails("# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+		      "workers: x\n",
+		      "t.yaml:2: workers:", "brackets in comments do not count");
+	}
 	fails("- a\n- b\n", "t.yaml:1: expected a mapping", "the top is a list");
 	fails("listen: 127.0.0.1:8000\nworker: 2\n", "t.yaml:2: worker: unknown key",
 	      "unknown key named");
@@ -619,6 +634,20 @@ check_shipped(const char *name, const char *type, const char *def, const char *d
 	}
 }
 
+/* configuration.md's table has a row for every key. */
+static void
+check_md(const char *name, const char *type, const char *def, const char *doc, void *arg)
+{
+	struct doc_check *dc = arg;
+	char want[200];
+
+	snprintf(want, sizeof want, "\n| `%s` |", name);
+	if (strstr(dc->text, want) == NULL) {
+		tap_diag("doc/configuration.md lacks a row \"%s\"", want + 1);
+		dc->missing++;
+	}
+}
+
 /* The man page has an entry for every key, with its dotted name. */
 static void
 check_man(const char *name, const char *type, const char *def, const char *doc, void *arg)
@@ -666,6 +695,13 @@ test_shipped(void)
 	if (dc.text != NULL)
 		config_keys(check_man, &dc);
 	tap_ok(dc.text != NULL && dc.missing == 0, "ssm-sign-proxy.yaml(5) documents every key");
+	free((char *)dc.text);
+
+	dc.text = slurp("doc/configuration.md");
+	dc.missing = 0;
+	if (dc.text != NULL)
+		config_keys(check_md, &dc);
+	tap_ok(dc.text != NULL && dc.missing == 0, "doc/configuration.md lists every key");
 	free((char *)dc.text);
 }
 
