@@ -53,6 +53,12 @@ class BasicTest(ProxyTestCase):
         self.assertEqual(r.header("Content-Type"), "application/json")
         self.assertEqual(int(r.header("Content-Length")), len(r.body))
 
+    def test_curl_readme_style_proxy(self):
+        """http_proxy=localhost:PORT (no scheme), exactly as fleets export it."""
+        r = self.d.curl(TARGET + "/readme", proxy="localhost:%d" % self.d.port)
+        self.assertEqual((r.returncode, r.status), (0, 200), r)
+        self.assertEqual(self.lam.last().event["path"], "/readme")
+
     def test_curl_post(self):
         body = '{"name": "widget", "note": "h\u00e9llo \u2713"}'
         r = self.d.curl(TARGET + "/v1/items", "-H", "Content-Type: application/json",
@@ -394,6 +400,22 @@ class ConfigVariantsTest(ProxyTestCase):
         r = d.get(TARGET + "/through")
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(self.lam.count(), 1)
+
+    def test_go_tool_flags_serve(self):
+        """The original Go tool's command line, no -c: the daemon serves."""
+        port = harness.free_port()
+        proc = self.start([harness.DAEMON, "-function-name=go-style-fn", "-address=localhost:%d" % port],
+                          env=self.daemon_env())
+        harness.wait_port(port, proc=proc)
+        r = self.d_session_get(port, TARGET + "/go")
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(self.lam.last().function, "go-style-fn")
+
+    def d_session_get(self, port, url):
+        import requests
+        with requests.Session() as s:
+            s.trust_env = False
+            return s.get(url, proxies={"http": "http://127.0.0.1:%d" % port}, timeout=5)
 
     def test_listen_list(self):
         p1, p2 = harness.free_port(), harness.free_port()
