@@ -172,6 +172,14 @@ class BasicTest(ProxyTestCase):
         self.assertEqual(ev["body"], "hello world")
         self.assertNotIn("basic dxnlcjpwyxnz", json.dumps(ev).lower())
 
+    def test_te_trailers_kept(self):
+        """TE is hop-by-hop except "trailers" (what gRPC-style clients
+        send); any other coding goes."""
+        self.d.raw("GET %s/te HTTP/1.1\r\nHost: api.example.test\r\nTE: trailers\r\n\r\n" % TARGET)
+        self.assertEqual(self.lam.last().event["headers"].get("te"), "trailers")
+        self.d.raw("GET %s/te HTTP/1.1\r\nHost: api.example.test\r\nTE: gzip\r\n\r\n" % TARGET)
+        self.assertNotIn("te", self.lam.last().event["headers"])
+
     def test_hop_by_hop_removed_from_response(self):
         self.lam.handler = sl.respond(200, "ok", headers={
             "connection": "X-Resp-Hop", "x-resp-hop": "1", "keep-alive": "timeout=99",
