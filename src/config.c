@@ -43,16 +43,16 @@ struct key;
 struct load {
 	const char *file; /* file name, or "command line" */
 	int line;         /* 0: no line (defaults, command line) */
-	char path[160];   /* dotted key being set */
+	char path[512];   /* dotted key being set (host names can be long) */
 	char *err;
 	size_t errlen;
 	struct config *cfg;
 
 	/* Keys the file set, with their lines: duplicates and cross checks. */
 	struct seen {
-		char path[160];
+		char *path;
 		int line;
-	} seen[256];
+	} * seen;
 	size_t nseen;
 };
 
@@ -1395,11 +1395,10 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 		}
 		if ((s = seen_find(ld, ld->path)) != NULL)
 			return load_error(ld, "duplicate key (first set on line %d)", s->line);
-		if (ld->nseen < sizeof ld->seen / sizeof ld->seen[0]) {
-			s = &ld->seen[ld->nseen++];
-			snprintf(s->path, sizeof s->path, "%s", ld->path);
-			s->line = ld->line;
-		}
+		ld->seen = xreallocarray(ld->seen, ld->nseen + 1, sizeof *ld->seen);
+		s = &ld->seen[ld->nseen++];
+		s->path = xstrdup(ld->path);
+		s->line = ld->line;
 		/* Scalars are reported on their own line (a value may follow later). */
 		if (vn->type == YAML_SCALAR_NODE)
 			ld->line = (int)vn->start_mark.line + 1;
@@ -1690,6 +1689,17 @@ apply_cli(struct load *ld, const struct config_cli *cli)
 	return 0;
 }
 
+static void
+load_free(struct load *ld)
+{
+	size_t i;
+
+	for (i = 0; i < ld->nseen; i++)
+		free(ld->seen[i].path);
+	free(ld->seen);
+	free(ld);
+}
+
 static struct config *
 load_text(const char *text, const char *name, const char *path, const struct config_cli *cli,
           char *err, size_t errlen)
@@ -1734,10 +1744,10 @@ load_text(const char *text, const char *name, const char *path, const struct con
 	ld->file = name != NULL ? name : "command line";
 	if (check_config(ld, cli) == -1)
 		goto fail;
-	free(ld);
+	load_free(ld);
 	return cfg;
 fail:
-	free(ld);
+	load_free(ld);
 	config_free(cfg);
 	return NULL;
 }

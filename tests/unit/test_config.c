@@ -448,6 +448,28 @@ test_errors(void)
 	      "t.yaml:2: local_function.concurrency:", "concurrency 0");
 }
 
+/* Many keys before allow: the bookkeeping of keys seen has no fixed bound. */
+static void
+test_many_hosts(void)
+{
+	static char text[400 * 64];
+	struct config *cfg;
+	size_t off = 0;
+	int i;
+
+	off += (size_t)snprintf(text + off, sizeof text - off, "cache:\n  hosts:\n");
+	for (i = 0; i < 400; i++)
+		off += (size_t)snprintf(text + off, sizeof text - off,
+		                        "    h%d.example.com: {ttl: %d, private: true}\n", i, i);
+	snprintf(text + off, sizeof text - off, "listen: :8000\nallow: 10.0.0.0/8\n");
+	cfg = load(text);
+	tap_ok(cfg != NULL && cfg->cache.nhosts == 400 && near(cfg->cache.hosts[399].ttl, 399),
+	       "400 cache hosts, then allow: still seen");
+	if (cfg == NULL)
+		tap_diag("%s", err);
+	config_free(cfg);
+}
+
 static void
 test_allow(void)
 {
@@ -711,6 +733,7 @@ main(void)
 	test_defaults();
 	test_values();
 	test_errors();
+	test_many_hosts();
 	test_allow();
 	test_cli();
 	test_shipped();
