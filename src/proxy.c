@@ -204,6 +204,19 @@ proxy_conflicting_length(struct evhttp_request *req)
 	return 0;
 }
 
+/* A copy of s fit for one log line: what the function sent may hold CR/LF
+ * or control bytes, which would forge log lines; they become '?'. */
+static const char *
+proxy_printable(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len && s[i] != '\0'; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 /* Is s an HTTP field name (a non-empty RFC 9110 token)? evhttp checks
  * values only, so a function's "Bad Name" or "x:" would go out as is. */
 static int
@@ -374,8 +387,12 @@ proxy_write_response(struct evhttp_request *req, const char *payload, size_t len
 		if (strcasecmp(name, "Content-Length") == 0 && !head)
 			continue;
 		if (!proxy_field_name_valid(name) ||
-		    evhttp_add_header(out, name, resp.headers.v[i].value) != 0)
-			log_warn("dropping invalid response header %.64s from the function", name);
+		    evhttp_add_header(out, name, resp.headers.v[i].value) != 0) {
+			char shown[65];
+
+			log_warn("dropping invalid response header \"%s\" from the function",
+			         proxy_printable(name, shown, sizeof shown));
+		}
 	}
 	/* "200 OK" -> "OK"; an absent or bare description gets the standard phrase. */
 	reason = NULL;

@@ -15,6 +15,7 @@ was skipped (automake then reports SKIP, never PASS).
 """
 
 import os
+import shutil
 import signal
 import signal as _signal
 import socket
@@ -93,6 +94,17 @@ def clean_env(extra=None):
     return env
 
 
+# Scratch directories made by this run: removed by main() when every test
+# passed, kept (their logs) when something failed.
+_SCRATCH = []
+
+
+def _scratch_dir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _SCRATCH.append(d)
+    return d
+
+
 class Proc:
     """A child process whose stderr goes to a file, checked for sanitizer
     reports when it is stopped."""
@@ -100,7 +112,7 @@ class Proc:
     def __init__(self, argv, env=None, cwd=None, name=None, logdir=None):
         self.argv = list(argv)
         self.name = name or os.path.basename(argv[0])
-        self.logdir = logdir or tempfile.mkdtemp(prefix="ssp-log-")
+        self.logdir = logdir or _scratch_dir("ssp-log-")
         # A name of its own even for two processes started in the same
         # millisecond: a shared file would lose one's output (and its
         # sanitizer reports).
@@ -172,7 +184,7 @@ class TestCase(unittest.TestCase):
 
     def setUp(self):
         self._procs = []
-        self.tmp = tempfile.mkdtemp(prefix="ssp-test-")
+        self.tmp = _scratch_dir("ssp-test-")
 
     def start(self, argv, **kw):
         kw.setdefault("logdir", self.tmp)
@@ -209,6 +221,9 @@ def main():
     passed = result.testsRun - failed - skipped
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     sys.stdout.flush()
+    if not failed:
+        for d in _SCRATCH:
+            shutil.rmtree(d, ignore_errors=True)
     if failed:
         sys.exit(1)
     if result.testsRun > 0 and skipped == result.testsRun:

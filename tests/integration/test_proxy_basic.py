@@ -252,6 +252,8 @@ class BasicTest(ProxyTestCase):
         for line in r.head.split(b"\r\n")[1:]:
             self.assertRegex(line, rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+: ")
         self.assertEqual(r.header("X-Ok"), "5")
+        # Nor into the daemon's log: no line may start with the injected text.
+        self.assertFalse([l for l in self.d.log().splitlines() if l.startswith("X-Injected")], self.d.log())
 
     def test_single_value_headers_form(self):
         self.lam.handler = sl.respond(200, "s", headers={"x-a": "1", "set-cookie": "only=1"})
