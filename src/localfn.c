@@ -699,9 +699,19 @@ localfn_api_next(struct localfn_slot *slot, struct evhttp_request *req)
 		/* Held until the server is freed with the process. */
 		return;
 	case SLOT_IDLE:
-		localfn_api_error(req, 400, "InvalidStateTransition",
-		                  "another GET /runtime/invocation/next is already waiting");
-		return;
+		/*
+		 * A new GET while one is held: the runtime gave up on the
+		 * first (a client timeout) and asked again. evhttp does not
+		 * notice a held request's client leaving, so the newest wins;
+		 * the old one gets an error, which goes nowhere if its
+		 * connection is gone.
+		 */
+		evhttp_connection_set_closecb(evhttp_request_get_connection(slot->next_req), NULL,
+		                              NULL);
+		localfn_api_error(slot->next_req, 409, "InvalidStateTransition",
+		                  "replaced by a newer GET /runtime/invocation/next");
+		slot->next_req = NULL;
+		break;
 	case SLOT_BUSY:
 		call = slot->call;
 		slot->call = NULL;

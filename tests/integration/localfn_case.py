@@ -15,7 +15,8 @@ decides what to do from the event's path:
   anything else: echo (path, pid, ...)
 and from LF_MODE at start: init_error (post /init/error, exit 1), hang (never
 ask for an invocation), ignore_term (ignore SIGTERM), spawn_child (start a
-`sleep` child in its group). It writes its pid (and its child's) into
+`sleep` child in its group), impatient (give up on its first GET /next after
+0.3 s and ask again). It writes its pid (and its child's) into
 LF_PIDDIR so that tests can check which processes exist.
 """
 
@@ -55,6 +56,12 @@ if mode == "hang":
         time.sleep(60)
 if mode == "ignore_term":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "impatient":
+    # A client timeout on the first GET /next, then a normal loop.
+    try:
+        urllib.request.urlopen(api + "/invocation/next", timeout=0.3)
+    except OSError:
+        print("gave up waiting; asking again", flush=True)
 if mode == "spawn_child":
     child = subprocess.Popen(["sleep", "300"])
     if piddir:

@@ -93,6 +93,18 @@ class RuntimeApi(LocalFunctionCase):
         self.assertEqual(env, expected)
         self.assertEqual(out["cwd"], expected["LAMBDA_TASK_ROOT"])
 
+    def test_runtime_asking_again_for_next(self):
+        # A runtime whose HTTP client timed out on GET /next asks again: the
+        # newer request is the one served, and the process is not replaced.
+        d = self.start_local(self.python_runtime(), mode="impatient")
+        pid = self.wait_ready(1)[0]
+        d.wait_log("function[%d]: gave up waiting; asking again" % pid)
+        time.sleep(0.2)
+        r = d.raw(get("api.example.test", "/x"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["pid"], pid)
+        self.assertEqual(self.function_pids(), [pid])
+
     def test_function_name_from_config(self):
         d = self.start_local(self.python_runtime(),
                              config={"function_name": "arn:aws:lambda:eu-west-1:123456789012:function:my-fn:live",
