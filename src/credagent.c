@@ -188,6 +188,8 @@ agent_read_config(struct agent *a, double now)
 		return;
 	a->cfg = c;
 	a->cfg_generation = c.generation;
+	if (c.log_level >= LOG_LVL_ERROR && c.log_level <= LOG_LVL_DEBUG)
+		log_set_level((enum log_level)c.log_level);
 	a->opts.timeout = c.timeout;
 	a->opts.connect_timeout = c.timeout;
 	a->opts.imds_attempts = c.imds_attempts;

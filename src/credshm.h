@@ -57,6 +57,7 @@ struct cs_config {
 	double retry_cap;
 	double timeout;
 	int imds_attempts;
+	int log_level;              /* the agent follows the master's on reload */
 	char region[CS_REGION_MAX]; /* ARN > config > env > profile; "" when none */
 	char region_origin[48];     /* where region came from, for messages */
 	char egress_proxy[CS_PROXY_MAX];

@@ -100,6 +100,7 @@ credstore_configure(const struct config *cfg)
 	c.retry_cap = cfg->credentials.retry_cap >= c.retry ? cfg->credentials.retry_cap : c.retry;
 	c.timeout = cfg->credentials.timeout > 0 ? cfg->credentials.timeout : 2.0;
 	c.imds_attempts = cfg->credentials.imds_attempts > 0 ? cfg->credentials.imds_attempts : 1;
+	c.log_level = cfg->log_level;
 	if (cfg->egress_proxy != NULL)
 		snprintf(c.egress_proxy, sizeof c.egress_proxy, "%s", cfg->egress_proxy);
 

@@ -165,6 +165,7 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_init("creds_cli", getenv("CREDS_CLI_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO, 0);
 	memset(&cfg, 0, sizeof cfg);
+	cfg.log_level = log_get_level();
 	cfg.credentials.refresh_ahead = 300;
 	cfg.credentials.retry = 1;
 	cfg.credentials.retry_cap = 60;

@@ -15,6 +15,7 @@
 
 #include "../../src/config.h" /* the daemon's, not autoconf's */
 #include "credstore.h"
+#include "log.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/ssp-credstore-XXXXXX";
@@ -104,6 +105,7 @@ main(void)
 	clear_env();
 
 	memset(&cfg, 0, sizeof cfg);
+	cfg.log_level = LOG_LVL_INFO;
 	cfg.credentials.refresh_ahead = 1;
 	cfg.credentials.retry = 0.1;
 	cfg.credentials.retry_cap = 0.5;
