@@ -25,12 +25,12 @@ dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1 || {
 	echo "build-deb: dpkg-buildpackage failed" >&2
 	exit 1
 }
-cp "$work"/*.deb "$work"/*.changes "$out"/
+cp "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out"/
 ls -l "$out"/*.deb
 
 echo "build-deb: lintian"
 # Errors and warnings fail; overrides live in debian/*.lintian-overrides.
-lintian --fail-on error,warning --no-tag-display-limit "$out"/*.changes
+lintian --fail-on error,warning --tag-display-limit 0 "$out"/*.changes
 echo "build-deb: lintian clean"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
