@@ -420,6 +420,8 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	int ms;
 
 	log_set_tag("credentials");
+	/* A name for ps/top beside the workers' "ssp-worker". */
+	prctl(PR_SET_NAME, "ssp-creds", 0, 0, 0);
 	agent_signals();
 	/* Die with the master: an orphaned agent would keep refreshing for nobody. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
