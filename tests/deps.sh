@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The Debian packages that building ssm-sign-proxy and running its demo
-# need; installs the missing ones with apt-get (as root, or through sudo)
-# and says which. Exits 0 when everything is there.
+# The Debian packages that building ssm-sign-proxy, running its tests and
+# its demo need; installs the missing ones with apt-get (as root, or
+# through sudo) and says which. Exits 0 when everything is there.
 #
 #   ./tests/deps.sh            install what is missing
 #   ./tests/deps.sh --check    only list what is missing (exit 1 if any)
@@ -9,7 +9,7 @@ set -euo pipefail
 
 PKGS="build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev
-      python3 openssl curl ca-certificates"
+      python3 openssl curl ca-certificates zip unzip binutils"
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: not a Debian system (no dpkg/apt-get): install the equivalents of" >&2
@@ -23,6 +23,12 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+# The integration tests' Python side: requests (clients through the proxy)
+# and botocore (the independent SigV4 check). Debian's packages when the
+# python3 on PATH lacks them (moto, when absent, makes its tests skip).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import botocore, requests' >/dev/null 2>&1; then
+	missing="$missing python3-botocore python3-requests"
+fi
 if [ -z "$missing" ]; then
 	exit 0
 fi

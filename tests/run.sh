@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command the README gives: configure, build and run the whole
+# The test command the README gives: install the build and test
+# dependencies when missing (tests/deps.sh), configure, build and run the whole
 # suite in a build directory of its own (_build, or _build-san with
 # --sanitizers), so that it works from a clean checkout.
 #
@@ -9,6 +10,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
+./tests/deps.sh
 builddir=$(./tests/build.sh "$@")
 cd "$builddir"
 status=0
