@@ -16,11 +16,18 @@ if [ "${1:-}" = "--sanitizers" ]; then
 	confargs+=(--enable-sanitizers)
 fi
 
-[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
+# autoreconf's chatter ("installing 'build-aux/...'") only when it fails.
+if ! { [ -x configure ] && [ configure -nt configure.ac ]; }; then
+	if ! out=$(autoreconf -fi 2>&1); then
+		printf '%s\n' "$out" >&2
+		exit 1
+	fi
+fi
 mkdir -p "$builddir"
 cd "$builddir"
 if [ ! -f Makefile ] || [ ../configure -nt config.status ]; then
 	../configure -q "${confargs[@]}" CFLAGS="${CFLAGS:--O2 -g}" >&2
 fi
-make -j"$(nproc)" >/dev/null
+# ARFLAGS: binutils warns about automake's default "cru" (u is ignored).
+make -j"$(nproc)" ARFLAGS=cr >/dev/null
 pwd
