@@ -12,6 +12,7 @@ decides what to do from the event's path:
   /crash/segv  kill itself with SIGSEGV     /crash/exit  exit with status 3
   /sleep/S     sleep S seconds, then answer /error       post to /invocation/ID/error
   /env         answer its exec environment   /big         answer 7 MB (too large)
+  /api-errors  report what the Runtime API answers to mistakes, then answer
   anything else: echo (path, pid, ...)
 and from LF_MODE at start: init_error (post /init/error, exit 1), hang (never
 ask for an invocation), ignore_term (ignore SIGTERM), spawn_child (start a
@@ -31,7 +32,7 @@ import daemon_fixture
 import harness
 
 RUNTIME_PY = r'''#!%(python)s
-import json, os, signal, subprocess, sys, time, urllib.request
+import json, os, signal, subprocess, sys, time, urllib.error, urllib.request
 
 api = "http://%%s/2018-06-01/runtime" %% os.environ["AWS_LAMBDA_RUNTIME_API"]
 mode = os.environ.get("LF_MODE", "")
@@ -83,6 +84,22 @@ while True:
     if path == "/error":
         post("/invocation/%%s/error" %% rid, {"errorType": "TestError",
                                             "errorMessage": "it went wrong on purpose"})
+        continue
+    if path == "/api-errors":
+        # What the Runtime API answers to mistakes, reported in the body.
+        seen = {}
+        for name, url, method in (("wrong_id", "/invocation/not-the-id/response", "POST"),
+                                  ("get_response", "/invocation/%%s/response" %% rid, "GET"),
+                                  ("unknown", "/invocation/%%s/bogus" %% rid, "POST"),
+                                  ("init_get", "/init/error", "GET")):
+            req = urllib.request.Request(api + url, data=b"{}" if method == "POST" else None,
+                                         method=method)
+            try:
+                with urllib.request.urlopen(req) as r:
+                    seen[name] = [r.status, None]
+            except urllib.error.HTTPError as e:
+                seen[name] = [e.code, json.loads(e.read()).get("errorType")]
+        post("/invocation/%%s/response" %% rid, {"statusCode": 200, "body": json.dumps(seen)})
         continue
     if path == "/big":
         post("/invocation/%%s/response" %% rid, {"statusCode": 200, "body": "x" * (7 << 20)})

@@ -93,6 +93,20 @@ class RuntimeApi(LocalFunctionCase):
         self.assertEqual(env, expected)
         self.assertEqual(out["cwd"], expected["LAMBDA_TASK_ROOT"])
 
+    def test_runtime_api_refuses_mistakes(self):
+        d = self.start_local(self.python_runtime())
+        r = d.raw(get("api.example.test", "/api-errors"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {
+            "wrong_id": [400, "InvalidRequestID"],
+            "get_response": [405, "MethodNotAllowed"],
+            "unknown": [404, "NotFound"],
+            "init_get": [405, "MethodNotAllowed"],
+        })
+        # The invocation was answered despite the mistakes; the process lives on.
+        self.assertEqual(d.raw(get("api.example.test", "/ok")).status, 200)
+        self.assertEqual(len(self.function_pids()), 1)
+
     def test_runtime_asking_again_for_next(self):
         # A runtime whose HTTP client timed out on GET /next asks again: the
         # newer request is the one served, and the process is not replaced.
