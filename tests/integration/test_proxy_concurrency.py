@@ -62,7 +62,8 @@ class ConcurrencyTest(ProxyTestCase):
         self.assertEqual(paths, sorted("/c/%d" % i for i in range(CLIENTS)))
 
     def test_64_clients_two_workers(self):
-        d = self.start_daemon({"workers": 2, "limits": {"max_inflight": 256, "max_connections": 512}})
+        """The same with the default limits: they must allow 64 at once."""
+        d = self.start_daemon({"workers": 2})
         self.lam.handler = token_echo
         self.run_clients(d, CLIENTS)
         self.assertEqual(self.lam.count(), CLIENTS)
