@@ -129,7 +129,8 @@ env -i PATH="$PATH" HOME="$work" \
 	AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 	AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$backend_port" \
 	"$DAEMON" -c "$work/daemon.yaml" >"$work/daemon.log" 2>&1 &
-pids+=($!)
+daemon_pid=$!
+pids+=("$daemon_pid")
 wait_port "$daemon_port" || { cat "$work/daemon.log" >&2; exit 1; }
 
 # Both proxies must answer "hello" before we time them.
@@ -153,18 +154,31 @@ run_wrk() { # name port seconds
 		"http://127.0.0.1:$2" >"$work/wrk-$1.txt"
 }
 # A short warm-up for each, then the measured rounds in alternation.
+# The daemon's resident memory (master and children, kB): it must not grow
+# with the number of requests served.
+daemon_rss() {
+	local total=0 p
+	for p in "$daemon_pid" $(pgrep -P "$daemon_pid"); do
+		total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
 run_wrk warm "$daemon_port" 2
 run_wrk warm "$nginx_proxy_port" 2
+rss_before=$(daemon_rss)
 for i in $(seq "$ROUNDS"); do
 	run_wrk "daemon-$i" "$daemon_port" "$DURATION"
 	run_wrk "nginx-$i" "$nginx_proxy_port" "$DURATION"
 done
+rss_after=$(daemon_rss)
 
-python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
+python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+	"$rss_before" "$rss_after" <<'EOF'
 import re, sys
 
 work, rounds = sys.argv[1], int(sys.argv[2])
 threads, conns, dur, workers, load = sys.argv[3:8]
+rss_before, rss_after = int(sys.argv[8]), int(sys.argv[9])
 
 
 def parse(path):
@@ -201,6 +215,10 @@ for name, r, runs in (("ssm-sign-proxy", d, druns), ("nginx proxy", n, nruns)):
         print("%-16s socket errors: %s" % ("", "; ".join(errs)))
 print("ratio ssm-sign-proxy / nginx: %.2f (requests/s), %.2f (p50 latency), %.2f (p99 latency)"
       % (d["rps"] / n["rps"], d["p50"] / n["p50"], d["p99"] / n["p99"]))
+total = sum(int(re.search(r"(\d+) requests in", open("%s/wrk-daemon-%d.txt" % (work, i)).read()).group(1))
+            for i in range(1, rounds + 1))
+print("ssm-sign-proxy resident memory (master, workers, agent): %.1f MB before the rounds, %.1f MB after "
+      "%d requests" % (rss_before / 1024.0, rss_after / 1024.0, total))
 if any(x["errors"] for x in druns + nruns):
     sys.exit("bench: non-2xx answers during the run (see above)")
 EOF
