@@ -51,6 +51,8 @@
 #include "xmalloc.h"
 
 #define NEVER 1e18
+/* Attempts at the instance id when the region is known from elsewhere. */
+#define AGENT_META_TRIES 3
 
 struct agent {
 	struct cs_config cfg;
@@ -68,6 +70,8 @@ struct agent {
 	double next_meta;
 	double meta_backoff;
 	int meta_done;
+	int meta_failures;
+	int meta_gave_up; /* done without an answer (see agent_meta) */
 	char meta_region[CS_REGION_MAX];
 
 	char logged[CS_ERR_MAX]; /* the last error logged, to log each one once */
@@ -196,6 +200,11 @@ agent_read_config(struct agent *a, double now)
 	a->opts.egress_proxy = a->cfg.egress_proxy[0] != '\0' ? a->cfg.egress_proxy : NULL;
 	a->backoff = c.retry;
 	a->next_fetch = now;
+	/* A reload that removed the region needs IMDS again. */
+	if (a->meta_gave_up && c.region[0] == '\0') {
+		a->meta_done = a->meta_gave_up = a->meta_failures = 0;
+		a->next_meta = now;
+	}
 	if (!a->meta_done)
 		a->meta_backoff = c.retry;
 }
@@ -333,6 +342,18 @@ agent_meta(struct agent *a, double now)
 		log_debug("instance metadata: %s", err);
 		a->next_meta = mono_now() + a->meta_backoff;
 		a->meta_backoff = dmin(a->meta_backoff * 2, a->cfg.retry_cap);
+		/*
+		 * Off EC2 (or in a pod behind IMDSv2's hop limit) every try costs
+		 * the full timeouts, during which a refresh would wait. With the
+		 * region known otherwise only the instance id is at stake: give up
+		 * after a few tries. Without one, keep trying: it is needed.
+		 */
+		if (++a->meta_failures >= AGENT_META_TRIES && a->cfg.region[0] != '\0') {
+			log_info("instance metadata unreachable, not asking again: %s", err);
+			a->meta_done = 1;
+			a->meta_gave_up = 1;
+			a->next_meta = NEVER;
+		}
 	}
 	free(region);
 	free(instance);

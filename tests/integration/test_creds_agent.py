@@ -127,6 +127,23 @@ class AgentTest(CredsCase):
         self.assertNotIn("region=", r.out)
         self.assertIn("agent-exit=0", r.out, r)
 
+    def test_unreachable_imds_given_up_when_region_known(self):
+        imds = self.imds()
+        imds.fail_status = 500
+        self.keyring.add("AKIAENVIRONMENT00001", "envsecret")
+        env = self.imds_env(imds, {"AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT00001",
+                                   "AWS_SECRET_ACCESS_KEY": "envsecret"})
+        # Region known: three tries (0, 0.2, 0.6 s), then no more.
+        r = self.agent(env, 2.0, "--region", "eu-central-1")
+        self.assertEqual(imds.count("PUT"), 3, imds.requests)
+        self.assertIn("instance metadata unreachable, not asking again", r.err)
+        # Region unknown: IMDS is the only hope, so it keeps trying.
+        puts = imds.count("PUT")
+        r = self.agent(env, 2.0)
+        self.assertGreater(imds.count("PUT") - puts, 3, imds.requests)
+        self.assertNotIn("not asking again", r.err)
+        self.assertNotIn("region=", r.out)
+
     def test_container_token_file_reread(self):
         ecs = self.ecs(auth="first")
         ecs.lifetime = 2
