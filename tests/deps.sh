@@ -26,7 +26,9 @@ done
 # The integration tests' Python side: requests (clients through the proxy)
 # and botocore (the independent SigV4 check). Debian's packages when the
 # python3 on PATH lacks them (moto, when absent, makes its tests skip).
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import botocore, requests' >/dev/null 2>&1; then
+# With no python3 at all (a minimal image), Debian's python3 is about to be
+# installed and needs them just as much.
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import botocore, requests' >/dev/null 2>&1; then
 	missing="$missing python3-botocore python3-requests"
 fi
 if [ -z "$missing" ]; then
