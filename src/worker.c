@@ -173,8 +173,21 @@ worker_poll_arm(void)
 static void
 worker_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	if (info->n_added > 0)
-		w.last_activity = worker_now();
+	struct bufferevent *bev = arg;
+	bufferevent_data_cb readcb = NULL, writecb = NULL;
+	bufferevent_event_cb eventcb = NULL;
+
+	if (info->n_added == 0)
+		return;
+	bufferevent_getcb(bev, &readcb, &writecb, &eventcb, NULL);
+	if (readcb == NULL && writecb == NULL && eventcb == NULL) {
+		/* evhttp let go of this connection, whose socket stays open
+		 * until worker_sweep(): what a client still sends is read by
+		 * nobody, so stop reading it rather than buffer it. */
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	w.last_activity = worker_now();
 }
 
 /*
@@ -198,7 +211,7 @@ worker_bevcb(struct event_base *base, void *arg)
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;
 	bufferevent_incref(bev);
-	evbuffer_add_cb(bufferevent_get_input(bev), worker_input_cb, NULL);
+	evbuffer_add_cb(bufferevent_get_input(bev), worker_input_cb, bev);
 	w.last_activity = worker_now();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;
