@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "cache.h"
 #include "config.h"
 #include "credstore.h"
 #include "log.h"
@@ -89,7 +90,7 @@ struct master {
 	pid_t pid;
 
 	struct event_base *base;
-	struct event *sig[6];
+	struct event *sig[8];
 	size_t nsig;
 	struct event *killtimer; /* shutdown: kill what is left */
 
@@ -664,6 +665,10 @@ master_reload(void)
 		log_warn("%s", conf->warnings[i]);
 	log_set_level(conf->log_level);
 	credstore_configure(conf);
+	/* The same max_size keeps the cache; the new workers get a new zone
+	 * otherwise. */
+	if (cache_setup(conf, err, sizeof err) == -1)
+		log_error("reload: %s", err);
 	config_free(m.conf);
 	m.conf = conf;
 	m.uid = uid;
@@ -792,6 +797,9 @@ master_signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		master_reopen();
 		break;
+	case SIGUSR2:
+		cache_log_stats();
+		break;
 	case SIGCHLD:
 		master_reap();
 		break;
@@ -831,13 +839,14 @@ master_free(void)
 		event_base_free(m.base);
 	config_free(m.conf);
 	accesslog_close();
+	cache_teardown();
 	memset(&m, 0, sizeof m);
 }
 
 int
 master_run(const struct config_cli *cli, struct config *conf)
 {
-	static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD};
+	static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
 	char err[1024];
 	size_t i;
 	int rc;
@@ -871,6 +880,11 @@ master_run(const struct config_cli *cli, struct config *conf)
 		goto out;
 	}
 	credstore_configure(conf);
+	if (cache_setup(conf, err, sizeof err) == -1) {
+		log_error("%s", err);
+		m.exitcode = 1;
+		goto out;
+	}
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		m.sig[m.nsig] = evsignal_new(m.base, sigs[i], master_signal_cb, NULL);
 		event_add(m.sig[m.nsig++], NULL);

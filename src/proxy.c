@@ -31,6 +31,7 @@
 
 #include "accesslog.h"
 #include "alb.h"
+#include "cache.h"
 #include "config.h"
 #include "credstore.h"
 #include "httputil.h"
@@ -58,6 +59,8 @@ struct proxy_req {
 	char client[64];
 	char *host;
 	char *path;
+	char *query;             /* raw, or NULL */
+	struct cache_req *cache; /* the response cache's state (cache.h) */
 	struct timespec start;
 };
 
@@ -123,8 +126,9 @@ proxy_elapsed_ms(const struct timespec *start)
 }
 
 static void
-proxy_log(const char *client, const char *method, const char *host, const char *path, int status,
-          size_t bytes, const struct timespec *start, const char *request_id)
+proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
+                int status, size_t bytes, const struct timespec *start, const char *request_id,
+                const char *cache)
 {
 	struct accesslog_entry e;
 
@@ -137,7 +141,15 @@ proxy_log(const char *client, const char *method, const char *host, const char *
 	e.bytes = bytes;
 	e.duration_ms = proxy_elapsed_ms(start);
 	e.request_id = request_id != NULL && *request_id != '\0' ? request_id : NULL;
+	e.cache = cache;
 	accesslog_write(&e);
+}
+
+static void
+proxy_log(const char *client, const char *method, const char *host, const char *path, int status,
+          size_t bytes, const struct timespec *start, const char *request_id)
+{
+	proxy_log_cache(client, method, host, path, status, bytes, start, request_id, NULL);
 }
 
 /* Close the connection after this reply (evhttp reads the header). */
@@ -305,8 +317,10 @@ proxy_req_free(struct proxy_req *pr)
 		event_free(pr->watch);
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
+	cache_req_free(pr->cache);
 	free(pr->host);
 	free(pr->path);
+	free(pr->query);
 	free(pr);
 }
 
@@ -359,8 +373,8 @@ proxy_client_readable(evutil_socket_t fd, short what, void *arg)
 /* Write the function's ALB response. Returns the body bytes sent, or
  * (size_t)-1 when the response is unusable (err says why). */
 static size_t
-proxy_write_response(struct evhttp_request *req, const char *payload, size_t len, int *status,
-                     char *err, size_t errlen)
+proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const char *payload,
+                     size_t len, int *status, char *err, size_t errlen)
 {
 	struct alb_response resp;
 	struct evkeyvalq *out;
@@ -417,6 +431,7 @@ proxy_write_response(struct evhttp_request *req, const char *payload, size_t len
 		n = resp.body_len;
 	}
 	*status = resp.status;
+	cache_response(cache, req, resp.status, n > 0 ? resp.body : NULL, n);
 	/* A retiring worker sends its keep-alive clients elsewhere. */
 	if (worker_draining())
 		proxy_mark_close(req);
@@ -448,8 +463,8 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 		pr->watch = NULL;
 	}
 	if (r->status == 200) {
-		bytes =
-		    proxy_write_response(req, r->payload, r->payload_len, &status, err, sizeof err);
+		bytes = proxy_write_response(req, pr->cache, r->payload, r->payload_len, &status,
+		                             err, sizeof err);
 		if (bytes == (size_t)-1) {
 			log_error("function %s returned an invalid response (request %s): %s",
 			          proxy.cfg->function_name ? proxy.cfg->function_name : "(local)",
@@ -474,8 +489,8 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 			          r->message);
 		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
 	}
-	proxy_log(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
-	          r->request_id);
+	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
+	                r->request_id, cache_req_logstatus(pr->cache));
 	proxy_req_free(pr);
 }
 
@@ -615,19 +630,112 @@ proxy_target(struct evhttp_request *req, char **host, char **path, char **query,
 	return 0;
 }
 
+/* Stop watching pr's client: we answer it now. */
+static void
+proxy_req_unwatch(struct proxy_req *pr)
+{
+	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+	if (pr->watch != NULL) {
+		event_free(pr->watch);
+		pr->watch = NULL;
+	}
+}
+
+/* Answer pr from the cache and forget it. */
+static void
+proxy_cache_hit(struct proxy_req *pr)
+{
+	size_t bytes;
+	int status;
+
+	proxy_req_unwatch(pr);
+	if (worker_draining())
+		proxy_mark_close(pr->req);
+	bytes = cache_send(pr->cache, pr->req, &status);
+	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start, NULL,
+	                "HIT");
+	proxy_req_free(pr);
+}
+
+/* Send the function's way: build the event and invoke (or refuse). */
+static void
+proxy_forward(struct proxy_req *pr)
+{
+	const struct config *cfg = proxy.cfg;
+	struct evhttp_request *req = pr->req;
+	struct alb_request a;
+	char *event;
+	size_t len, bytes;
+
+	if (cfg->limits.max_inflight > 0 &&
+	    (proxy.localfn != NULL
+	         ? localfn_inflight(proxy.localfn)
+	         : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight) {
+		proxy_req_unwatch(pr);
+		bytes = proxy_send_error(req, 503, 0,
+		                         "too many requests in flight (limits.max_inflight is %d); "
+		                         "retry later",
+		                         cfg->limits.max_inflight);
+		/* At most one line a second: this happens in floods. */
+		if (pr->start.tv_sec != proxy.limit_logged) {
+			log_warn("503 for %s %s: limits.max_inflight (%d) reached%s", pr->method,
+			         pr->host, cfg->limits.max_inflight,
+			         proxy.limit_suppressed ? " (and for requests not logged since)"
+			                                : "");
+			proxy.limit_logged = pr->start.tv_sec;
+			proxy.limit_suppressed = 0;
+		} else
+			proxy.limit_suppressed++;
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, bytes, &pr->start, NULL);
+		proxy_req_free(pr);
+		return;
+	}
+
+	alb_request_init(&a);
+	proxy_build_request(req, pr->method, pr->host, pr->path, pr->query, pr->client, &a);
+	event = alb_request_encode(&a, &len);
+	alb_request_free(&a);
+	if (len > INVOKE_MAX_PAYLOAD) {
+		free(event);
+		proxy_req_unwatch(pr);
+		bytes = proxy_send_error(req, 413, 0,
+		                         "request too large: the Lambda event would be %zu bytes, "
+		                         "more than the %d bytes a synchronous invoke accepts",
+		                         len, INVOKE_MAX_PAYLOAD);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 413, bytes, &pr->start, NULL);
+		proxy_req_free(pr);
+		return;
+	}
+	if (proxy.localfn != NULL)
+		pr->lcall =
+		    localfn_start(proxy.localfn, pr->method, event, len, proxy_localfn_done, pr);
+	else
+		pr->inv = invoke_start(proxy.invoke, pr->method, event, len, proxy_invoke_done, pr);
+}
+
+/* cache.c: the fill this request waited for ended. */
+static void
+proxy_cache_resume(int hit, void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	if (hit)
+		proxy_cache_hit(pr);
+	else
+		proxy_forward(pr);
+}
+
 static void
 proxy_request(struct evhttp_request *req, void *arg)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	const struct config *cfg = proxy.cfg;
 	const struct sockaddr *sa;
-	struct alb_request a;
 	struct proxy_req *pr;
 	struct timespec start;
 	const char *method;
 	char client[64], err[512], *addr = NULL, *host = NULL, *path = NULL, *query = NULL;
-	char *event;
-	size_t len, bytes;
+	size_t bytes;
 	ev_uint16_t port = 0;
 	evutil_socket_t fd;
 	int status;
@@ -712,42 +820,6 @@ proxy_request(struct evhttp_request *req, void *arg)
 		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
 		goto out;
 	}
-	if (cfg->limits.max_inflight > 0 &&
-	    (proxy.localfn != NULL
-	         ? localfn_inflight(proxy.localfn)
-	         : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight) {
-		bytes = proxy_send_error(req, 503, 0,
-		                         "too many requests in flight (limits.max_inflight is %d); "
-		                         "retry later",
-		                         cfg->limits.max_inflight);
-		/* At most one line a second: this happens in floods. */
-		if (start.tv_sec != proxy.limit_logged) {
-			log_warn("503 for %s %s: limits.max_inflight (%d) reached%s", method, host,
-			         cfg->limits.max_inflight,
-			         proxy.limit_suppressed ? " (and for requests not logged since)"
-			                                : "");
-			proxy.limit_logged = start.tv_sec;
-			proxy.limit_suppressed = 0;
-		} else
-			proxy.limit_suppressed++;
-		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
-		goto out;
-	}
-
-	alb_request_init(&a);
-	proxy_build_request(req, method, host, path, query, client, &a);
-	event = alb_request_encode(&a, &len);
-	alb_request_free(&a);
-	if (len > INVOKE_MAX_PAYLOAD) {
-		free(event);
-		bytes = proxy_send_error(req, 413, 0,
-		                         "request too large: the Lambda event would be %zu bytes, "
-		                         "more than the %d bytes a synchronous invoke accepts",
-		                         len, INVOKE_MAX_PAYLOAD);
-		proxy_log(client, method, host, path, 413, bytes, &start, NULL);
-		goto out;
-	}
-
 	pr = xcalloc(1, sizeof *pr);
 	pr->req = req;
 	pr->evcon = evcon;
@@ -755,7 +827,8 @@ proxy_request(struct evhttp_request *req, void *arg)
 	snprintf(pr->client, sizeof pr->client, "%s", client);
 	pr->host = host;
 	pr->path = path;
-	host = path = NULL;
+	pr->query = query;
+	host = path = query = NULL;
 	pr->start = start;
 	TAILQ_INSERT_TAIL(&proxy.reqs, pr, entry);
 	proxy.nreqs++;
@@ -766,11 +839,19 @@ proxy_request(struct evhttp_request *req, void *arg)
 		if (pr->watch != NULL)
 			event_add(pr->watch, NULL);
 	}
-	if (proxy.localfn != NULL)
-		pr->lcall =
-		    localfn_start(proxy.localfn, method, event, len, proxy_localfn_done, pr);
-	else
-		pr->inv = invoke_start(proxy.invoke, method, event, len, proxy_invoke_done, pr);
+	/* The response cache (cache.c): a fresh entry answers at once; a miss
+	 * that another request (in any worker) is filling waits for it. */
+	switch (cache_begin(&pr->cache, proxy.base, cfg, req, method, pr->host, pr->path, pr->query,
+	                    proxy_cache_resume, pr)) {
+	case CACHE_HIT:
+		proxy_cache_hit(pr);
+		break;
+	case CACHE_WAIT:
+		break;
+	case CACHE_GO:
+		proxy_forward(pr);
+		break;
+	}
 out:
 	free(host);
 	free(path);

@@ -417,6 +417,7 @@ worker_run(const struct worker_params *p)
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN); /* the master logs the cache stats */
 	signal(SIGPIPE, SIG_IGN);
 
 	if (worker_drop_privileges(p) == -1 || (w.base = event_base_new()) == NULL ||
