@@ -30,7 +30,7 @@ struct accesslog_entry {
 	size_t bytes;           /* response body bytes sent */
 	double duration_ms;     /* from request accepted to reply sent */
 	const char *request_id; /* Lambda's x-amzn-RequestId */
-	const char *cache;      /* cache status ("HIT", "MISS"); NULL = "-" until the cache lands */
+	const char *cache;      /* cache status ("HIT", "MISS"); NULL = "-" (not considered) */
 };
 
 /*

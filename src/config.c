@@ -1283,7 +1283,7 @@ static const struct key root_keys[] = {
     {"credentials", &t_block, 0, NULL, 0, 0, credentials_keys,
      "refreshing the host's AWS credentials"},
     {"cache", &t_block, 0, NULL, 0, 0, cache_keys,
-     "per-host response cache (validated now, implemented in a later release)"},
+     "per-host response cache shared by all workers (doc/cache.md)"},
     {"local_function", &t_block, 0, NULL, 0, 0, local_function_keys,
      "run a Lambda function locally instead of invoking AWS Lambda"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},

@@ -10,6 +10,7 @@
  *   SIGTERM/SIGINT  stop: workers stop accepting, finish what is in flight
  *   (and SIGQUIT)   (at most timeouts.shutdown), then everything exits 0
  *   SIGUSR1         reopen the access log (after rotating it)
+ *   SIGUSR2         log the response cache's statistics (cache.h)
  *
  * Between master and worker (see worker.h): SIGQUIT retires a worker
  * (reload), SIGTERM stops it (shutdown), SIGUSR1 reopens its access log.
