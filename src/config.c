@@ -1357,7 +1357,9 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 	yaml_node_t *kn, *vn;
 	const char *name;
 	struct seen *s;
-	char known[400];
+	/* Room for the whole dotted path plus a key name: gcc's -O1 format
+	 * checks (the sanitizer build) see a truncation otherwise. */
+	char known[sizeof ld->path + 128];
 
 	if (node_is_null(node))
 		return 0; /* "timeouts:" with nothing under it: all defaults */
