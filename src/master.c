@@ -289,25 +289,32 @@ master_close_stale_listeners(void)
 	m.nlisteners = j;
 }
 
+/*
+ * Write our pid to path atomically (a temporary file renamed over it), so
+ * that a reader (an init script polling the file) never sees it empty.
+ */
 static int
 master_write_pid_file(const char *path, char *err, size_t errlen)
 {
-	char buf[32];
-	int fd, n;
+	char buf[32], *tmp;
+	int fd, n, ok;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1) {
+	xasprintf(&tmp, "%s.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
+		free(tmp);
 		return -1;
 	}
 	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		snprintf(err, errlen, "pid_file %s: write failed", path);
-		close(fd);
-		unlink(path);
+	ok = write(fd, buf, (size_t)n) == n && fchmod(fd, 0644) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
 		return -1;
 	}
-	close(fd);
+	free(tmp);
 	return 0;
 }
 
