@@ -41,6 +41,10 @@
 /* How often a draining worker looks at proxy_inflight(), and a worker at
  * its connection limit looks for closed connections (seconds). */
 #define WORKER_POLL 0.05
+/* How often an idle worker closes the sockets of connections evhttp has
+ * finished with (they stay open until our reference goes; see
+ * worker_bevcb()). Accepting a connection sweeps too. */
+#define WORKER_REAP 1.0
 /*
  * A draining worker exits once nothing is in flight and no client has sent
  * a byte for this long (or every connection is closed). Closing an idle
@@ -71,6 +75,7 @@ struct worker {
 	struct event *sig[5];
 	size_t nsig;
 	struct event *poll;     /* drain: in-flight check; at limit: sweep */
+	struct event *reap;     /* while connections exist: sweep now and then */
 	struct event *deadline; /* drain: give up waiting */
 	double last_activity;   /* monotonic: a connection or bytes from a client */
 	int draining;
@@ -161,6 +166,15 @@ worker_sweep(int *busy)
 }
 
 static void
+worker_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = worker_tv(WORKER_REAP);
+
+	if (worker_sweep(NULL) > 0)
+		evtimer_add(w.reap, &tv);
+}
+
+static void
 worker_poll_arm(void)
 {
 	struct timeval tv = worker_tv(WORKER_POLL);
@@ -215,6 +229,11 @@ worker_bevcb(struct event_base *base, void *arg)
 	w.last_activity = worker_now();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;
+	if (!evtimer_pending(w.reap, NULL)) {
+		struct timeval tv = worker_tv(WORKER_REAP);
+
+		evtimer_add(w.reap, &tv);
+	}
 	if (w.conf->limits.max_connections > 0 && w.nconns >= w.conf->limits.max_connections &&
 	    !w.draining) {
 		log_debug("%d connections: pausing accept", w.nconns);
@@ -380,6 +399,8 @@ worker_free(void)
 		event_free(w.sig[i]);
 	if (w.poll != NULL)
 		event_free(w.poll);
+	if (w.reap != NULL)
+		event_free(w.reap);
 	if (w.deadline != NULL)
 		event_free(w.deadline);
 	if (w.base != NULL)
@@ -427,6 +448,7 @@ worker_run(const struct worker_params *p)
 		goto out;
 	}
 	w.poll = evtimer_new(w.base, worker_poll_cb, NULL);
+	w.reap = evtimer_new(w.base, worker_reap_cb, NULL);
 	w.deadline = evtimer_new(w.base, worker_deadline_cb, NULL);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		w.sig[w.nsig] = evsignal_new(w.base, sigs[i], worker_signal_cb, NULL);

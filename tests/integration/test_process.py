@@ -342,6 +342,42 @@ class ProcessTest(ProxyTestCase):
         c3.sock.settimeout(5)
         self.assertEqual(c3.read_response().status, 200)
 
+    def test_closed_connections_are_released(self):
+        """A connection evhttp has finished with gives its socket back
+        within a couple of seconds, even when no new client comes."""
+        d = self.start_workers(1)
+        worker = workers_of(d.pid)[0]
+        for _ in range(5):
+            r = d.raw("GET %s/x HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n"
+                      % TARGET)
+            self.assertEqual(r.status, 200)
+
+        def client_sockets():
+            """The worker's sockets that no longer carry a connection (a
+            socket kept after both sides closed shows in no table of
+            /proc/net: its connection is in TIME_WAIT, detached)."""
+            live = set()
+            for table in ("tcp", "tcp6", "udp", "udp6", "unix", "netlink"):
+                try:
+                    with open("/proc/net/" + table) as f:
+                        lines = f.readlines()[1:]
+                except OSError:
+                    continue
+                col = 6 if table == "unix" else 9
+                live.update(line.split()[col] for line in lines if len(line.split()) > col)
+            n = 0
+            for fd in os.listdir("/proc/%d/fd" % worker):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (worker, fd))
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] not in live:
+                    n += 1
+            return n
+
+        harness.wait_for(lambda: client_sockets() == 0, timeout=3,
+                         what="the worker to close the sockets of finished connections")
+
     def test_workers_run_as_user(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to switch the workers to another user")
