@@ -492,6 +492,10 @@ master_spawn_slot(size_t i)
 
 	if (m.stopping || m.in_child)
 		return;
+	/* A local function needs no AWS credentials: no agent then (it would
+	 * only log that it found none). */
+	if (r->kind == CHILD_AGENT && m.conf->local_function.command != NULL)
+		return;
 	r->last_start = master_now();
 	if (r->kind == CHILD_AGENT)
 		rc = master_spawn_agent();
@@ -634,6 +638,17 @@ master_check_done(void)
 		event_base_loopbreak(m.base);
 }
 
+static int
+master_has_agent(void)
+{
+	struct child *c;
+
+	TAILQ_FOREACH(c, &m.children, entry)
+	if (c->kind == CHILD_AGENT)
+		return 1;
+	return 0;
+}
+
 static void
 master_reload(void)
 {
@@ -688,6 +703,12 @@ master_reload(void)
 	if (c->kind == CHILD_WORKER && c->gen < gen)
 		c->retiring = 1;
 	master_size_slots(conf);
+	/* Switched from a local function to Lambda: the agent is needed now. */
+	if (!master_has_agent()) {
+		master_spawn_slot(0);
+		if (m.in_child)
+			return;
+	}
 	for (i = 1; i < m.nslots; i++) {
 		master_spawn_slot(i);
 		if (m.in_child)
@@ -847,6 +868,9 @@ master_free(void)
 	config_free(m.conf);
 	accesslog_close();
 	cache_teardown();
+	/* Zero the shared credentials (only the creating process does; a
+	 * worker on this path just unmaps). */
+	credstore_shutdown();
 	memset(&m, 0, sizeof m);
 }
 
@@ -896,9 +920,13 @@ master_run(const struct config_cli *cli, struct config *conf)
 		m.sig[m.nsig] = evsignal_new(m.base, sigs[i], master_signal_cb, NULL);
 		event_add(m.sig[m.nsig++], NULL);
 	}
-	log_info("ssm-sign-proxy %s starting: %d workers, function %s", PACKAGE_VERSION,
-	         conf->workers,
-	         conf->function_name != NULL ? conf->function_name : "(not configured)");
+	if (conf->local_function.command != NULL)
+		log_info("ssm-sign-proxy %s starting: %d workers, local function %s", PACKAGE_VERSION,
+		         conf->workers, conf->local_function.command);
+	else
+		log_info("ssm-sign-proxy %s starting: %d workers, function %s", PACKAGE_VERSION,
+		         conf->workers,
+		         conf->function_name != NULL ? conf->function_name : "(not configured)");
 	master_size_slots(conf);
 	for (i = 0; i < m.nslots && !m.in_child; i++)
 		master_spawn_slot(i);

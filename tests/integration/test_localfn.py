@@ -10,6 +10,7 @@ import re
 import signal
 import time
 
+import daemon_fixture
 import harness
 from localfn_case import LocalFunctionCase, alive, get
 
@@ -41,6 +42,32 @@ class RuntimeApi(LocalFunctionCase):
         d.wait_log(body["request_id"])
         # The function's output reaches the daemon's log, one prefixed line each.
         d.wait_log("function[%d]: invocation %s for /hello/w%%2Fx" % (body["pid"], body["request_id"]))
+
+    def test_no_credentials_agent(self):
+        # A local function needs no AWS credentials: the master starts no
+        # credentials agent, so nothing logs "no AWS credentials found".
+        d = self.start_local(self.python_runtime())
+        r = d.raw(get("api.example.test", "/x"))
+        self.assertEqual(r.status, 200, r)
+        log = d.log()
+        self.assertIn("local function", log)
+        self.assertNotIn("credentials agent started", log)
+        self.assertNotIn("no AWS credentials", log)
+
+    def test_reload_to_lambda_starts_the_agent(self):
+        d = self.start_local(self.python_runtime())
+        self.assertEqual(d.raw(get("api.example.test", "/x")).status, 200)
+        cfg = dict(d.config)
+        del cfg["local_function"]
+        cfg["function_name"] = "switched-to-lambda"
+        with open(d.config_path, "w") as f:
+            f.write(daemon_fixture.to_yaml(cfg))
+        d.proc.signal(signal.SIGHUP)
+        d.wait_log("credentials agent started")
+        harness.wait_for(lambda: d.raw(get("api.example.test", "/y")).status == 200 and self.lam.count() > 0,
+                         what="requests reach Lambda after the reload")
+        self.assertEqual(self.lam.last().function, "switched-to-lambda")
+        self.lam.reset()  # the local-mode check at cleanup is about the first half
 
     def test_post_body_and_keepalive(self):
         d = self.start_local(self.python_runtime())
