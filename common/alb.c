@@ -18,6 +18,7 @@
 
 #include "alb.h"
 #include "httputil.h"
+#include "errf.h"
 #include "xmalloc.h"
 
 void
@@ -56,19 +57,6 @@ alb_response_free(struct alb_response *r)
 	kvlist_free(&r->headers);
 	free(r->body);
 	alb_response_init(r);
-}
-
-static int
-alb_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
 }
 
 /*
@@ -306,7 +294,7 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 	if (o == NULL || json_is_null(o))
 		return 0;
 	if (!json_is_object(o))
-		return alb_error(err, errlen, "%s is not an object", field);
+		return errf(err, errlen, "%s is not an object", field);
 	json_object_foreach(o, k, v)
 	{
 		if (json_is_null(v))
@@ -317,7 +305,7 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 				if (json_is_null(e))
 					continue;
 				if (alb_scalar(e, buf, sizeof buf, &s) == -1)
-					return alb_error(
+					return errf(
 					    err, errlen,
 					    "%s.%s[%zu] is not a string (or holds a NUL)", field, k,
 					    i);
@@ -327,7 +315,7 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 		}
 		/* A single value where a list belongs is taken as a list of one. */
 		if (alb_scalar(v, buf, sizeof buf, &s) == -1)
-			return alb_error(err, errlen, "%s.%s is not a string (or holds a NUL)",
+			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)",
 			                 field, k);
 		kvlist_add(l, k, s);
 	}
@@ -347,15 +335,15 @@ alb_read_body(json_t *o, unsigned char **body, size_t *body_len, char *err, size
 	if (b == NULL || json_is_null(b))
 		return 0;
 	if (!json_is_string(b))
-		return alb_error(err, errlen, "body is not a string");
+		return errf(err, errlen, "body is not a string");
 	if (b64 != NULL && !json_is_null(b64) && !json_is_boolean(b64))
-		return alb_error(err, errlen, "isBase64Encoded is not a boolean");
+		return errf(err, errlen, "isBase64Encoded is not a boolean");
 	s = json_string_value(b);
 	n = json_string_length(b);
 	if (json_is_true(b64)) {
 		*body = http_base64_decode(s, n, body_len);
 		if (*body == NULL)
-			return alb_error(err, errlen, "body is not valid base64");
+			return errf(err, errlen, "body is not valid base64");
 		if (*body_len == 0) {
 			free(*body);
 			*body = NULL;
@@ -379,12 +367,12 @@ alb_load(const char *json, size_t len, const char *what, char *err, size_t errle
 
 	o = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (o == NULL) {
-		alb_error(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what,
+		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what,
 		          jerr.text, jerr.line, jerr.column);
 		return NULL;
 	}
 	if (!json_is_object(o)) {
-		alb_error(err, errlen, "%s is not a JSON object", what);
+		errf(err, errlen, "%s is not a JSON object", what);
 		json_decref(o);
 		return NULL;
 	}
@@ -416,11 +404,11 @@ alb_request_decode(const char *json, size_t len, struct alb_request *r, char *er
 		return -1;
 	if (alb_opt_string(o, "httpMethod", &r->method) == -1 || r->method == NULL ||
 	    *r->method == '\0') {
-		alb_error(err, errlen, "event has no httpMethod string");
+		errf(err, errlen, "event has no httpMethod string");
 		goto fail;
 	}
 	if (alb_opt_string(o, "path", &r->path) == -1) {
-		alb_error(err, errlen, "path is not a string");
+		errf(err, errlen, "path is not a string");
 		goto fail;
 	}
 	if (r->path == NULL)
@@ -450,21 +438,21 @@ alb_request_decode(const char *json, size_t len, struct alb_request *r, char *er
 
 	ctx = json_object_get(o, "requestContext");
 	if (ctx != NULL && !json_is_null(ctx) && !json_is_object(ctx)) {
-		alb_error(err, errlen, "requestContext is not an object");
+		errf(err, errlen, "requestContext is not an object");
 		goto fail;
 	}
 	sub = json_object_get(ctx, "elb");
 	if (json_is_object(sub)) {
 		r->from_elb = 1;
 		if (alb_opt_string(sub, "targetGroupArn", &r->target_group_arn) == -1) {
-			alb_error(err, errlen, "requestContext.elb.targetGroupArn is not a string");
+			errf(err, errlen, "requestContext.elb.targetGroupArn is not a string");
 			goto fail;
 		}
 	}
 	sub = json_object_get(ctx, "instance");
 	if (json_is_object(sub) && (alb_opt_string(sub, "hostname", &r->instance_hostname) == -1 ||
 	                            alb_opt_string(sub, "instance_id", &r->instance_id) == -1)) {
-		alb_error(err, errlen, "requestContext.instance members are not strings");
+		errf(err, errlen, "requestContext.instance members are not strings");
 		goto fail;
 	}
 	json_decref(o);
@@ -521,15 +509,15 @@ alb_response_decode(const char *json, size_t len, struct alb_response *r, char *
 		return -1;
 	v = json_object_get(o, "statusCode");
 	if (v == NULL || json_is_null(v)) {
-		alb_error(err, errlen, "response has no statusCode");
+		errf(err, errlen, "response has no statusCode");
 		goto fail;
 	}
 	if (alb_read_status(v, &r->status) == -1) {
-		alb_error(err, errlen, "statusCode is not a number from 100 to 599");
+		errf(err, errlen, "statusCode is not a number from 100 to 599");
 		goto fail;
 	}
 	if (alb_opt_string(o, "statusDescription", &r->status_description) == -1) {
-		alb_error(err, errlen, "statusDescription is not a string");
+		errf(err, errlen, "statusDescription is not a string");
 		goto fail;
 	}
 	/* Both forms may be present (the samples have both): multi wins. */

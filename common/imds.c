@@ -13,18 +13,10 @@
 #include <curl/curl.h>
 
 #include "awsenv.h"
+#include "clock.h"
 #include "creds.h"
 #include "imds.h"
 #include "xmalloc.h"
-
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 imds_init(struct imds *s)
@@ -64,7 +56,7 @@ imds_token(struct imds *s, const struct creds_options *o, int *retry, char *err,
 	int rc;
 
 	*retry = 0;
-	if (s->token != NULL && mono_now() < s->token_expiry)
+	if (s->token != NULL && clock_mono() < s->token_expiry)
 		return 0;
 	imds_drop_token(s);
 	xasprintf(&url, "%s/latest/api/token", s->base);
@@ -90,7 +82,7 @@ imds_token(struct imds *s, const struct creds_options *o, int *retry, char *err,
 	resp[strcspn(resp, " \t\r\n")] = '\0';
 	s->token = resp;
 	/* Renew a minute early so a call never carries a token that just lapsed. */
-	s->token_expiry = mono_now() + IMDS_TOKEN_TTL - 60;
+	s->token_expiry = clock_mono() + IMDS_TOKEN_TTL - 60;
 	free(url);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <mbedtls/md.h>
 
 #include "sigv4.h"
+#include "errf.h"
 #include "xmalloc.h"
 
 /*
@@ -469,19 +470,6 @@ sigv4_signing_key(const struct aws_creds *creds, const char *day, const char *re
 	memcpy(victim->key, k, 32);
 }
 
-static int
-sigv4_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* A well-formed X-Amz-Date: YYYYMMDDTHHMMSSZ. */
 static int
 sigv4_valid_amz_date(const char *s)
@@ -511,32 +499,32 @@ sigv4_sign(const struct aws_creds *creds, const struct sigv4_input *in, struct s
 	memset(out, 0, sizeof *out);
 	if (creds == NULL || creds->access_key_id == NULL || creds->secret_access_key == NULL ||
 	    *creds->access_key_id == '\0' || *creds->secret_access_key == '\0')
-		return sigv4_error(err, errlen, "sigv4: no credentials to sign with");
+		return errf(err, errlen, "sigv4: no credentials to sign with");
 	if (in->method == NULL || *in->method == '\0')
-		return sigv4_error(err, errlen, "sigv4: no method");
+		return errf(err, errlen, "sigv4: no method");
 	if (in->region == NULL || *in->region == '\0' || in->service == NULL ||
 	    *in->service == '\0')
-		return sigv4_error(err, errlen, "sigv4: region and service are required");
+		return errf(err, errlen, "sigv4: region and service are required");
 	if (in->headers == NULL || kvlist_get(in->headers, "host") == NULL)
-		return sigv4_error(err, errlen, "sigv4: the request has no Host header");
+		return errf(err, errlen, "sigv4: the request has no Host header");
 	if (in->body == NULL && in->body_len != 0)
-		return sigv4_error(err, errlen, "sigv4: body length without a body");
+		return errf(err, errlen, "sigv4: body length without a body");
 
 	date_hdr = kvlist_get(in->headers, "x-amz-date");
 	if (date_hdr != NULL) {
 		if (!sigv4_valid_amz_date(date_hdr))
-			return sigv4_error(err, errlen, "sigv4: malformed X-Amz-Date header");
+			return errf(err, errlen, "sigv4: malformed X-Amz-Date header");
 		memcpy(out->amz_date, date_hdr, 17);
 	} else {
 		if (gmtime_r(&in->when, &tm) == NULL ||
 		    strftime(out->amz_date, sizeof out->amz_date, "%Y%m%dT%H%M%SZ", &tm) != 16)
-			return sigv4_error(err, errlen, "sigv4: cannot format the signing time");
+			return errf(err, errlen, "sigv4: cannot format the signing time");
 	}
 	memcpy(day, out->amz_date, 8);
 	day[8] = '\0';
 	if (snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", day, in->region, in->service) >=
 	    (int)sizeof scope)
-		return sigv4_error(err, errlen, "sigv4: region or service too long");
+		return errf(err, errlen, "sigv4: region or service too long");
 
 	if (in->payload_hash != NULL)
 		snprintf(payload_hash, sizeof payload_hash, "%s", in->payload_hash);

@@ -42,6 +42,7 @@
 #endif
 
 #include "awsenv.h"
+#include "clock.h"
 #include "config.h"
 #include "credshm.h"
 #include "credstore.h"
@@ -97,26 +98,6 @@ agent_sigterm(int sig)
 {
 	(void)sig;
 	agent_stop = 1;
-}
-
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Wall-clock time with fractions: expirations are whole seconds, but when we
- * fetched within that second matters to a refresh due seconds later. */
-static double
-wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Publish credentials (have) or an error (!have); err may be "" when have. */
@@ -229,7 +210,7 @@ agent_fetch(struct agent *a, double now)
 		creds_clear(&c);
 		rc = -1;
 	}
-	now = mono_now();
+	now = clock_mono();
 	wall = time(NULL);
 	a->last_attempt = now;
 
@@ -257,7 +238,10 @@ agent_fetch(struct agent *a, double now)
 			a->next_fetch = NEVER;
 			return;
 		}
-		life = (double)c.expiration - wall_now();
+		/* Wall-clock time with fractions: expirations are whole seconds,
+		 * but when we fetched within that second matters to a refresh
+		 * due seconds later. */
+		life = (double)c.expiration - clock_wall();
 		ahead = a->cfg.refresh_ahead;
 		if (ahead > 0.2 * life)
 			ahead = 0.2 * life;
@@ -288,7 +272,7 @@ agent_fetch(struct agent *a, double now)
 		}
 		agent_publish(&a->cur, 1, err);
 		/* Try again no later than when they run out. */
-		life = (double)a->cur.expiration - wall_now();
+		life = (double)a->cur.expiration - clock_wall();
 		if (next > now + life)
 			next = now + dmax(life, a->cfg.retry);
 	} else {
@@ -340,7 +324,7 @@ agent_meta(struct agent *a, double now)
 	} else {
 		agent_publish_meta(CS_IMDS_FAILED, NULL, NULL, err);
 		log_debug("instance metadata: %s", err);
-		a->next_meta = mono_now() + a->meta_backoff;
+		a->next_meta = clock_mono() + a->meta_backoff;
 		a->meta_backoff = dmin(a->meta_backoff * 2, a->cfg.retry_cap);
 		/*
 		 * Off EC2 (or in a pod behind IMDSv2's hop limit) every try costs
@@ -455,7 +439,7 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	creds_options_default(&a.opts);
 	imds_init(&a.imds);
 	a.opts.imds = &a.imds;
-	now = mono_now();
+	now = clock_mono();
 	a.next_meta = now;
 
 	/* A respawned agent takes over what its predecessor published. */
@@ -484,7 +468,7 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	log_debug("credentials agent started");
 
 	while (!agent_stop) {
-		now = mono_now();
+		now = clock_mono();
 		agent_read_config(&a, now);
 		if (now >= a.next_fetch) {
 			agent_fetch(&a, now);
@@ -505,7 +489,7 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if (poll(&pfd, 1, ms) > 0 && (pfd.revents & POLLIN))
-			agent_pokes(&a, mono_now());
+			agent_pokes(&a, clock_mono());
 	}
 	log_debug("credentials agent stopping");
 	creds_clear(&a.cur);

@@ -49,6 +49,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "kvlist.h"
 #include "localfn.h"
 #include "log.h"
@@ -157,18 +158,6 @@ struct localfn_ctx {
 
 static void localfn_slot_spawn(struct localfn_slot *);
 static void localfn_dispatch(struct localfn_ctx *);
-
-static struct timeval
-localfn_tv(double seconds)
-{
-	struct timeval tv;
-
-	if (seconds < 0)
-		seconds = 0;
-	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
 
 /* Copy s for a client-facing message or a log line: printable ASCII only,
  * so that function text cannot inject lines or control bytes. */
@@ -324,7 +313,7 @@ localfn_init_failed(struct localfn_ctx *ctx, const char *msg)
 static void
 localfn_slot_arm(struct localfn_slot *slot, double seconds)
 {
-	struct timeval tv = localfn_tv(seconds);
+	struct timeval tv = clock_tv(seconds);
 
 	evtimer_add(slot->timer, &tv);
 }
@@ -667,7 +656,7 @@ localfn_slot_run(struct localfn_slot *slot, struct localfn_call *call)
 	evhttp_send_reply(req, 200, "OK", buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
-	tv = localfn_tv(ctx->timeout);
+	tv = clock_tv(ctx->timeout);
 	evtimer_add(call->timer, &tv);
 }
 
@@ -957,7 +946,7 @@ localfn_slot_listen(struct localfn_slot *slot)
 	evhttp_set_allowed_methods(slot->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_default_content_type(slot->http, NULL);
 	evhttp_set_max_body_size(slot->http, LOCALFN_MAX_POST);
-	tv = localfn_tv(LOCALFN_API_IDLE);
+	tv = clock_tv(LOCALFN_API_IDLE);
 	evhttp_set_timeout_tv(slot->http, &tv);
 	evhttp_set_gencb(slot->http, localfn_api_cb, slot);
 	return 0;
@@ -1108,7 +1097,7 @@ localfn_start(struct localfn_ctx *ctx, const char *method, char *payload, size_t
 		localfn_call_fail_later(call, 502, ctx->init_msg);
 		return call;
 	}
-	tv = localfn_tv(ctx->timeout);
+	tv = clock_tv(ctx->timeout);
 	evtimer_add(call->timer, &tv);
 	localfn_dispatch(ctx);
 	return call;

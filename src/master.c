@@ -34,6 +34,7 @@
 
 #include "accesslog.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "credstore.h"
 #include "log.h"
@@ -114,27 +115,6 @@ static struct master m;
 
 static void master_spawn_slot(size_t);
 static void master_check_done(void);
-
-static double
-master_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static struct timeval
-master_tv(double seconds)
-{
-	struct timeval tv;
-
-	if (seconds < 0)
-		seconds = 0;
-	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
 
 /* Resolve the user the workers run as (NULL: stay as we are). */
 static int
@@ -421,7 +401,7 @@ master_add_child(pid_t pid, enum child_kind kind, int slot)
 	c->kind = kind;
 	c->slot = slot;
 	c->gen = m.gen;
-	c->started = master_now();
+	c->started = clock_mono();
 	TAILQ_INSERT_TAIL(&m.children, c, entry);
 	return c;
 }
@@ -496,7 +476,7 @@ master_spawn_slot(size_t i)
 	 * only log that it found none). */
 	if (r->kind == CHILD_AGENT && m.conf->local_function.command != NULL)
 		return;
-	r->last_start = master_now();
+	r->last_start = clock_mono();
 	if (r->kind == CHILD_AGENT)
 		rc = master_spawn_agent();
 	else
@@ -509,7 +489,7 @@ master_spawn_slot(size_t i)
 		r->delay = m.conf->retry.respawn_cap;
 	if (r->ev == NULL)
 		r->ev = evtimer_new(m.base, master_respawn_cb, r);
-	tv = master_tv(r->delay);
+	tv = clock_tv(r->delay);
 	evtimer_add(r->ev, &tv);
 }
 
@@ -572,7 +552,7 @@ master_kill_cb(evutil_socket_t fd, short what, void *arg)
 static void
 master_arm_kill_timer(double seconds)
 {
-	struct timeval tv = master_tv(seconds);
+	struct timeval tv = clock_tv(seconds);
 
 	if (m.killtimer == NULL)
 		m.killtimer = evtimer_new(m.base, master_kill_cb, NULL);
@@ -755,7 +735,7 @@ master_reap(void)
 		if (c == NULL)
 			continue; /* not ours (a helper a module forked) */
 		TAILQ_REMOVE(&m.children, c, entry);
-		now = master_now();
+		now = clock_mono();
 		lived = now - c->started;
 		if (WIFEXITED(status))
 			snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
@@ -803,7 +783,7 @@ master_reap(void)
 		}
 		if (r->ev == NULL)
 			r->ev = evtimer_new(m.base, master_respawn_cb, r);
-		tv = master_tv(r->delay);
+		tv = clock_tv(r->delay);
 		evtimer_add(r->ev, &tv);
 	}
 	master_close_stale_listeners();

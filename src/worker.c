@@ -32,6 +32,7 @@
 #include <event2/listener.h>
 
 #include "accesslog.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
@@ -83,27 +84,6 @@ struct worker {
 };
 
 static struct worker w;
-
-static double
-worker_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static struct timeval
-worker_tv(double seconds)
-{
-	struct timeval tv;
-
-	if (seconds < 0)
-		seconds = 0;
-	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
 
 int
 worker_draining(void)
@@ -168,7 +148,7 @@ worker_sweep(int *busy)
 static void
 worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = worker_tv(WORKER_REAP);
+	struct timeval tv = clock_tv(WORKER_REAP);
 
 	if (worker_sweep(NULL) > 0)
 		evtimer_add(w.reap, &tv);
@@ -177,7 +157,7 @@ worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 static void
 worker_poll_arm(void)
 {
-	struct timeval tv = worker_tv(WORKER_POLL);
+	struct timeval tv = clock_tv(WORKER_POLL);
 
 	if (!evtimer_pending(w.poll, NULL))
 		evtimer_add(w.poll, &tv);
@@ -201,7 +181,7 @@ worker_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
 		bufferevent_disable(bev, EV_READ | EV_WRITE);
 		return;
 	}
-	w.last_activity = worker_now();
+	w.last_activity = clock_mono();
 }
 
 /*
@@ -226,11 +206,11 @@ worker_bevcb(struct event_base *base, void *arg)
 	c->bev = bev;
 	bufferevent_incref(bev);
 	evbuffer_add_cb(bufferevent_get_input(bev), worker_input_cb, bev);
-	w.last_activity = worker_now();
+	w.last_activity = clock_mono();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;
 	if (!evtimer_pending(w.reap, NULL)) {
-		struct timeval tv = worker_tv(WORKER_REAP);
+		struct timeval tv = clock_tv(WORKER_REAP);
 
 		evtimer_add(w.reap, &tv);
 	}
@@ -251,7 +231,7 @@ worker_drain_check(void)
 
 	open = worker_sweep(&busy);
 	if (inflight == 0 && busy == 0 &&
-	    (open == 0 || worker_now() - w.last_activity >= WORKER_QUIET)) {
+	    (open == 0 || clock_mono() - w.last_activity >= WORKER_QUIET)) {
 		log_debug("nothing in flight, %d idle connections: exiting", open);
 		event_base_loopbreak(w.base);
 		return;
@@ -298,7 +278,7 @@ worker_drain(const char *why)
 	for (i = 0; i < w.nbound; i++)
 		evhttp_del_accept_socket(w.http, w.bound[i]);
 	w.nbound = 0;
-	tv = worker_tv(w.conf->timeouts.shutdown);
+	tv = clock_tv(w.conf->timeouts.shutdown);
 	evtimer_add(w.deadline, &tv);
 	worker_drain_check();
 }
@@ -461,7 +441,7 @@ worker_run(const struct worker_params *p)
 	evhttp_set_bevcb(w.http, worker_bevcb, NULL);
 	evhttp_set_max_headers_size(w.http, (ev_ssize_t)p->conf->limits.max_header);
 	evhttp_set_max_body_size(w.http, (ev_ssize_t)p->conf->limits.max_body);
-	tv = worker_tv(p->conf->timeouts.client_header > p->conf->timeouts.keepalive
+	tv = clock_tv(p->conf->timeouts.client_header > p->conf->timeouts.keepalive
 	                   ? p->conf->timeouts.client_header
 	                   : p->conf->timeouts.keepalive);
 	evhttp_set_timeout_tv(w.http, &tv);
