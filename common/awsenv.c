@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include "awsenv.h"
+#include "clock.h"
 #include "xmalloc.h"
+
+/* Seconds the result of probing the known CA bundle locations is kept. */
+#define AWSENV_CA_PROBE_TTL 60.0
 
 /* getenv() that treats an empty variable as unset, as the SDKs do. */
 static const char *
@@ -66,7 +70,14 @@ awsenv_ca_bundle(void)
 	    "/etc/ssl/ca-bundle.pem",
 	    "/etc/ssl/cert.pem",
 	};
+	/* The probe of the known locations is remembered for a while: the
+	 * daemon sets up a curl handle per invocation, and two access() calls
+	 * each time showed in its profile. A bundle installed later is still
+	 * found within a minute. */
+	static const char *probed;
+	static double probed_at = -1;
 	const char *v;
+	double now;
 	size_t i;
 
 	/* An explicit setting wins even when the file is missing: curl then
@@ -75,10 +86,17 @@ awsenv_ca_bundle(void)
 		return v;
 	if ((v = awsenv_get("SSL_CERT_FILE")) != NULL)
 		return v;
+	now = clock_mono();
+	if (probed_at >= 0 && now - probed_at < AWSENV_CA_PROBE_TTL)
+		return probed;
+	probed = NULL;
 	for (i = 0; i < sizeof known / sizeof known[0]; i++)
-		if (access(known[i], R_OK) == 0)
-			return known[i];
-	return NULL;
+		if (access(known[i], R_OK) == 0) {
+			probed = known[i];
+			break;
+		}
+	probed_at = now;
+	return probed;
 }
 
 const char *
