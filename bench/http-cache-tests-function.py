@@ -45,7 +45,8 @@ def forward(event):
     data = r.read()
     headers = {}
     for name, value in r.getheaders():
-        if name.lower() in HOP:
+        # Connection stays: the daemon removes it with the headers it names.
+        if name.lower() in HOP and name.lower() != "connection":
             continue
         headers.setdefault(name.lower(), []).append(value)
     conn.close()

@@ -15,6 +15,7 @@
 #   bench/http-cache-tests.sh                    build dir _build (./tests/run.sh makes it)
 #   DAEMON=path/to/ssm-sign-proxy TTL=3600 RESULTS=out.json bench/http-cache-tests.sh
 #   TEST_ID=freshness-max-age bench/http-cache-tests.sh   # one test, with its exchange
+#   KEEP=1 ...                                   # keep the logs (daemon, origin, access)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 DAEMON=${DAEMON:-$top/_build/src/ssm-sign-proxy}
@@ -32,7 +33,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
+	if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -90,7 +91,7 @@ if [ -n "$TEST_ID" ]; then
 	exit 0
 fi
 echo "running the suite against 127.0.0.1:$proxy_port (origin 127.0.0.1:$origin_port) ..." >&2
-npm_config_base="http://127.0.0.1:$proxy_port" npm_config_id="" \
+npm_config_base="http://127.0.0.1:$proxy_port" npm_config_id="" npm_package_config_id="" \
 	node --no-warnings cli.mjs >"$work/results.json"
 [ -n "${RESULTS:-}" ] && cp "$work/results.json" "$RESULTS"
 node --no-warnings "$top/bench/http-cache-tests-summary.mjs" "$pkg" "$work/results.json"

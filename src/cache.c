@@ -738,6 +738,51 @@ cache_hit_free(struct cache_hit *hit)
 	memset(hit, 0, sizeof *hit);
 }
 
+/* Drop every variant stored under key. Returns how many. */
+static int
+cache_remove_key(const char *key)
+{
+	struct zentry e;
+	size_t keylen = strlen(key);
+	uint64_t h = cache_hash(key, keylen);
+	uint32_t b, next;
+	char *tmp;
+	int n = 0;
+
+	if (zone == NULL || zlock() == -1)
+		return 0;
+	tmp = xmalloc(keylen + 1);
+	for (b = zbuckets()[h % zone->nbuckets]; b != 0; b = next) {
+		ent_get(b, &e);
+		next = e.hnext;
+		if (e.hash != h || e.keylen != keylen)
+			continue;
+		ent_read(b, sizeof e, tmp, keylen);
+		if (memcmp(tmp, key, keylen) == 0) {
+			ent_free(b);
+			n++;
+		}
+	}
+	zunlock();
+	free(tmp);
+	return n;
+}
+
+int
+cache_invalidate(const char *host, const char *target)
+{
+	char *key;
+	int n;
+
+	xasprintf(&key, "GET %s%s", host, target);
+	n = cache_remove_key(key);
+	free(key);
+	xasprintf(&key, "HEAD %s%s", host, target);
+	n += cache_remove_key(key);
+	free(key);
+	return n;
+}
+
 /* --- fill markers ------------------------------------------------------- */
 
 static int
@@ -929,7 +974,8 @@ cache_freshness(int status, const struct kvlist *resp, double host_ttl, int priv
 {
 	char val[64];
 	const char *exp, *date;
-	double life = -1, d, ex;
+	double life = 0, d, ex;
+	int explicit = 1;
 
 	*why = NULL;
 	if (host_ttl <= 0) {
@@ -966,8 +1012,9 @@ cache_freshness(int status, const struct kvlist *resp, double host_ttl, int priv
 		if (date == NULL || parse_http_date(date, &d) == -1)
 			d = wall;
 		life = parse_http_date(exp, &ex) == 0 ? ex - d : 0;
-	}
-	if (life >= 0) {
+	} else
+		explicit = 0;
+	if (explicit) {
 		life -= age;
 		if (life > host_ttl)
 			life = host_ttl;
@@ -990,7 +1037,10 @@ struct cache_req {
 	struct kvlist reqh;
 	double host_ttl;
 	int private_ok, cookies_ok;
-	int marker; /* this request holds key's fill marker */
+	int marker;     /* this request holds key's fill marker */
+	int invalidate; /* an unsafe method: a success invalidates the URL */
+	char *host;
+	char *target; /* path?query */
 	const char *logstatus;
 	struct cache_hit hit;
 	int have_hit;
@@ -1067,8 +1117,22 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 		return CACHE_GO;
 	/* Only GET and HEAD; a request with credentials of its own gets an
 	 * answer meant for it alone. */
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		/* Never looked up nor stored; but an unsafe method that
+		 * succeeds invalidates what is stored for its URL (RFC 9111
+		 * 4.4), so that a client reads its own write. */
+		if (strcmp(method, "OPTIONS") == 0 || strcmp(method, "TRACE") == 0)
+			return CACHE_GO;
+		cr = xcalloc(1, sizeof *cr);
+		cr->cfg = cfg;
+		cr->invalidate = 1;
+		cr->host = xstrdup(host);
+		xasprintf(&cr->target, "%s%s%s", path, query != NULL ? "?" : "",
+		          query != NULL ? query : "");
+		kvlist_init(&cr->reqh);
+		*crp = cr;
 		return CACHE_GO;
+	}
 	if (evhttp_find_header(in, "Authorization") != NULL)
 		return CACHE_GO;
 	for (i = 0; i < cfg->cache.nhosts; i++)
@@ -1148,6 +1212,31 @@ cache_send(struct cache_req *cr, struct evhttp_request *req, int *status)
 	return n;
 }
 
+/* An unsafe method succeeded: its URL, and its Location and
+ * Content-Location when they are on the same host, are stale now. */
+static void
+cache_invalidate_response(struct cache_req *cr, struct evkeyvalq *out)
+{
+	static const char *const names[] = {"Location", "Content-Location"};
+	const char *v, *p;
+	size_t i, hl = strlen(cr->host);
+
+	cache_invalidate(cr->host, cr->target);
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if ((v = evhttp_find_header(out, names[i])) == NULL)
+			continue;
+		p = NULL;
+		if (*v == '/' && v[1] != '/')
+			p = v;
+		else if (strncasecmp(v, "http://", 7) == 0 &&
+		         strncasecmp(v + 7, cr->host, hl) == 0 &&
+		         (v[7 + hl] == '/' || v[7 + hl] == '\0'))
+			p = v[7 + hl] == '/' ? v + 7 + hl : "/";
+		if (p != NULL)
+			cache_invalidate(cr->host, p);
+	}
+}
+
 void
 cache_response(struct cache_req *cr, struct evhttp_request *req, int status, const void *body,
                size_t body_len)
@@ -1162,6 +1251,11 @@ cache_response(struct cache_req *cr, struct evhttp_request *req, int status, con
 
 	if (cr == NULL)
 		return;
+	if (cr->invalidate) {
+		if (status >= 200 && status < 400)
+			cache_invalidate_response(cr, out);
+		return;
+	}
 	TAILQ_FOREACH(kv, out, next)
 	{
 		/* Per connection, or ours to compute on every hit. */
@@ -1227,5 +1321,7 @@ cache_req_free(struct cache_req *cr)
 	free(cr->key);
 	free(cr->nkey);
 	free(cr->logname);
+	free(cr->host);
+	free(cr->target);
 	free(cr);
 }

@@ -113,6 +113,10 @@ double cache_freshness(int status, const struct kvlist *resp, double host_ttl, i
 int cache_store(const char *key, const struct kvlist *req, int status, const struct kvlist *resp,
                 const void *body, size_t body_len, double ttl, double age);
 
+/* Drop what is stored for GET and HEAD of host + target (path?query),
+ * every variant. Returns how many entries went. */
+int cache_invalidate(const char *host, const char *target);
+
 /* A copy of a fresh entry. */
 struct cache_hit {
 	int status;

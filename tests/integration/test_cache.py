@@ -312,6 +312,28 @@ class CacheTest(ProxyTestCase):
         # A GET of the same URL is not answered with a POST's response.
         self.assertEqual(self.get(d, "/hook").text, "n=8")
 
+    def test_unsafe_methods_invalidate(self):
+        d = self.start_cached()
+        c = Counter()
+        self.lam.handler = c
+        self.assertEqual(self.get(d, "/doc?v=1").text, "n=1")
+        self.assertEqual(self.get(d, "/doc?v=1").text, "n=1")
+        self.assertEqual(self.get(d, "/other").text, "n=2")
+        # A failed write changes nothing.
+        c.status = 500
+        self.get(d, "/doc?v=1", method="POST", body="x")
+        c.status = 200
+        self.assertEqual(self.get(d, "/doc?v=1").text, "n=1")
+        # A successful one: the URL is read again.
+        self.get(d, "/doc?v=1", method="POST", body="x")
+        self.assertEqual(self.get(d, "/doc?v=1").text, "n=5")
+        # PUT elsewhere, naming /other in Location: both invalidated.
+        c.headers = {"location": "http://%s/other" % HOST}
+        self.get(d, "/elsewhere", method="PUT", body="y")
+        c.headers = {}
+        self.assertEqual(self.get(d, "/other").text, "n=7")
+        self.assertEqual(self.get(d, "/doc?v=1").text, "n=5")
+
     def test_collapsing_across_workers(self):
         d = self.start_cached(workers=4)
         c = Counter(delay=0.6)

@@ -93,6 +93,28 @@ test_store_lookup(void)
 }
 
 static void
+test_invalidate(void)
+{
+	struct kvlist resp = KVLIST_INIT, en = KVLIST_INIT, fr = KVLIST_INIT;
+
+	kvlist_add(&resp, "Vary", "Accept-Language");
+	kvlist_add(&en, "Accept-Language", "en");
+	kvlist_add(&fr, "Accept-Language", "fr");
+	cache_store("GET h/inv?a=1", &en, 200, &resp, "en", 2, 30, 0);
+	cache_store("GET h/inv?a=1", &fr, 200, &resp, "fr", 2, 30, 0);
+	cache_store("HEAD h/inv?a=1", &en, 200, &resp, NULL, 0, 30, 0);
+	cache_store("GET h/inv?a=2", &en, 200, &resp, "other", 5, 30, 0);
+	tap_ok(cache_invalidate("h", "/inv?a=1") == 3,
+	       "invalidate drops GET and HEAD, every variant");
+	tap_ok(lookup_body("GET h/inv?a=1", &en, NULL) && lookup_body("GET h/inv?a=1", &fr, NULL),
+	       "they are gone");
+	tap_ok(lookup_body("GET h/inv?a=2", &en, "other"), "another URL stays");
+	kvlist_free(&resp);
+	kvlist_free(&en);
+	kvlist_free(&fr);
+}
+
+static void
 test_expiry(void)
 {
 	struct kvlist resp = KVLIST_INIT;
@@ -228,6 +250,9 @@ test_freshness(void)
 	kvlist_add(&h, "Date", "Tue, 14 Nov 2023 22:13:20 GMT");    /* 1700000000 */
 	kvlist_add(&h, "Expires", "Tue, 14 Nov 2023 22:13:45 GMT"); /* +25 */
 	tap_ok(FRESH(60, 0, 0) == 25, "Expires minus Date");
+	kvlist_set(&h, "Expires", "Tue, 14 Nov 2023 21:00:00 GMT");
+	tap_ok(FRESH(60, 0, 0) == 0 && strcmp(why, "stale") == 0,
+	       "Expires before Date: already stale, not the host TTL");
 	kvlist_set(&h, "Expires", "0");
 	tap_ok(FRESH(60, 0, 0) == 0, "an invalid Expires is in the past");
 	kvlist_del(&h, "Expires");
@@ -355,6 +380,7 @@ main(void)
 	setup(&cfg, 1024 * 1024);
 	test_store_lookup();
 	test_expiry();
+	test_invalidate();
 	test_vary();
 	test_eviction();
 	test_freshness();
