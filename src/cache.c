@@ -1180,6 +1180,8 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 		}
 	}
 	cr->marker = r == 1;
+	if (cr->marker)
+		log_debug("cache: filling %s", cr->logname);
 	cache_count_miss();
 	return CACHE_GO;
 }

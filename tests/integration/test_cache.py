@@ -11,6 +11,7 @@ and a size change dropping it, and cache.ttl: 0 storing nothing.
 The stand-in Lambda counts invocations; the daemon's debug log says which
 process stored or served an entry ("ssm-sign-proxy[PID] ... cache: hit")."""
 
+import os
 import re
 import signal
 import threading
@@ -369,6 +370,45 @@ class CacheTest(ProxyTestCase):
         elapsed = time.monotonic() - t
         self.assertEqual(sorted(r.text for r in res), sorted("n=%d" % i for i in range(1, 9)))
         self.assertLess(elapsed, 1.8, "waiters were not released together (%.1fs)" % elapsed)
+
+    def test_dead_filler_releases_waiters(self):
+        """The worker filling a key is killed: waiters in the other worker
+        go to Lambda at once, not after lock_timeout."""
+        d = self.start_cached(workers=2, cache={"lock_timeout": 2})
+        self.lam.handler = Counter(delay=0.6)
+        for k in range(6):
+            path = "/dies/%d" % k
+            what = "GET %s%s" % (HOST, path)
+            done = []
+            t0 = time.monotonic()
+
+            def client(i):
+                try:
+                    r = self.get(d, path)
+                    done.append((r.status, time.monotonic() - t0))
+                except (OSError, EOFError):
+                    pass  # on the killed worker
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            harness.wait_for(lambda: self.pids(d, "filling " + what), timeout=2,
+                             what="a filler for " + path)
+            filler = self.pids(d, "filling " + what)[0]
+            # Give the others time to reach the daemon and wait.
+            time.sleep(0.15)
+            os.kill(filler, signal.SIGKILL)
+            for t in threads:
+                t.join(10)
+            waiters = set(self.pids(d, "waiting for another request's fill of " + what)) - {filler}
+            if not waiters:
+                continue  # every request landed on the killed worker: again
+            self.assertTrue(done, "no waiter was answered")
+            for status, t in done:
+                self.assertEqual(status, 200)
+                self.assertLess(t, 1.7, "a waiter was answered after %.2fs: it waited for "
+                                "the dead filler's lock_timeout" % t)
+            return
+        self.fail("in 6 rounds no request waited in the other worker")
 
     def test_lock_timeout(self):
         """The filler is slower than lock_timeout: the waiters go to Lambda
