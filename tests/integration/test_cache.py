@@ -31,6 +31,24 @@ def alive(pid):
         return False
 
 
+def workers_of(pid):
+    """Live children of pid named ssp-worker (the daemon's workers)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z" and comm == "ssp-worker":
+            out.append(int(d))
+    return out
+
+
 class Counter:
     """A stand-in behaviour answering "n=<call number>" with the given
     headers, after an optional delay (so that concurrent calls overlap)."""
@@ -374,9 +392,12 @@ class CacheTest(ProxyTestCase):
     def test_dead_filler_releases_waiters(self):
         """The worker filling a key is killed: waiters in the other worker
         go to Lambda at once, not after lock_timeout."""
-        d = self.start_cached(workers=2, cache={"lock_timeout": 2})
+        d = self.start_cached(workers=2, cache={"lock_timeout": 2},
+                              retry={"respawn": 0.05, "respawn_cap": 0.1})
         self.lam.handler = Counter(delay=0.6)
-        for k in range(6):
+        for k in range(8):
+            # The worker killed in the round before is back.
+            harness.wait_for(lambda: len(workers_of(d.pid)) == 2, timeout=5, what="2 workers")
             path = "/dies/%d" % k
             what = "GET %s%s" % (HOST, path)
             done = []
@@ -388,7 +409,7 @@ class CacheTest(ProxyTestCase):
                     done.append((r.status, time.monotonic() - t0))
                 except (OSError, EOFError):
                     pass  # on the killed worker
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(12)]
             for t in threads:
                 t.start()
             harness.wait_for(lambda: self.pids(d, "filling " + what), timeout=2,
@@ -408,7 +429,7 @@ class CacheTest(ProxyTestCase):
                 self.assertLess(t, 1.7, "a waiter was answered after %.2fs: it waited for "
                                 "the dead filler's lock_timeout" % t)
             return
-        self.fail("in 6 rounds no request waited in the other worker")
+        self.fail("in 8 rounds no request waited in the other worker")
 
     def test_lock_timeout(self):
         """The filler is slower than lock_timeout: the waiters go to Lambda
