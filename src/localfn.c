@@ -95,7 +95,7 @@ struct localfn_call {
 	size_t len;
 	char id[40];
 	char method[16];
-	localfn_done_cb cb; /* NULL once cancelled */
+	invoke_done_cb cb; /* NULL once cancelled */
 	void *arg;
 	struct event *timer; /* queue wait, then run time; async finish */
 	int status;          /* CALL_FINISHING: what to report */
@@ -231,7 +231,7 @@ static void
 localfn_call_finish(struct localfn_call *call, int status, const char *payload, size_t len,
                     const char *message, const char *function_error)
 {
-	struct localfn_result r;
+	struct invoke_result r;
 
 	if (call->cb != NULL) {
 		memset(&r, 0, sizeof r);
@@ -1074,7 +1074,7 @@ localfn_call_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 struct localfn_call *
 localfn_start(struct localfn_ctx *ctx, const char *method, char *payload, size_t len,
-              localfn_done_cb cb, void *arg)
+              invoke_done_cb cb, void *arg)
 {
 	struct localfn_call *call;
 	struct timeval tv;

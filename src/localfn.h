@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "invoke.h"
+
 struct event_base;
 struct kvlist;
 struct localfn_ctx;
@@ -33,25 +35,16 @@ struct localfn_options {
 	double kill_grace;         /* SIGTERM -> SIGKILL when stopping the processes */
 };
 
-struct localfn_result {
-	/* 200 when payload holds the function's response (an ALB response
-	 * JSON); otherwise the status for the client (502, 504). */
-	int status;
-	const char *payload;
-	size_t payload_len;
-	/* Why it failed, for the client's body and the log; NULL when 200. */
-	const char *message;
-	/* The invocation's request id (as given to the function). */
-	const char *request_id;
-	/* "Unhandled" when the function reported an error through
-	 * /invocation/{id}/error (already logged here), else NULL. */
-	const char *function_error;
-};
-
-/* Called once per invocation, never from inside localfn_start(); the
- * result and its strings are valid during the call only. The call is freed
- * when the callback returns. */
-typedef void (*localfn_done_cb)(const struct localfn_result *, void *arg);
+/*
+ * Invocations report through invoke.h's struct invoke_result and
+ * invoke_done_cb, exactly as a Lambda Invoke does, so that proxy.c has one
+ * response path: status 200 with the function's ALB response JSON as
+ * payload, or the status for the client (502, 504) and a message;
+ * request_id is the invocation's id as given to the function;
+ * function_error is "Unhandled" when the function reported an error through
+ * /invocation/{id}/error (already logged here). Called once per invocation,
+ * never from inside localfn_start(); the call is freed when it returns.
+ */
 
 /*
  * Start the Runtime API servers and the function processes on base.
@@ -76,7 +69,7 @@ unsigned localfn_inflight(const struct localfn_ctx *);
  * for the log. Never returns NULL.
  */
 struct localfn_call *localfn_start(struct localfn_ctx *, const char *method, char *payload,
-                                   size_t len, localfn_done_cb, void *arg);
+                                   size_t len, invoke_done_cb, void *arg);
 /* Abandon a call (the client went away); its callback is not called. A
  * function already working on it finishes, and its answer is dropped. */
 void localfn_cancel(struct localfn_call *);

@@ -454,7 +454,9 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 	size_t bytes;
 	int status = r->status;
 
+	/* invoke.c or localfn.c: either way the call is over. */
 	pr->inv = NULL;
+	pr->lcall = NULL;
 	/* Answering may free the connection (a write error): we are done
 	 * with it either way, so stop listening for its close. */
 	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
@@ -492,24 +494,6 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
 	                r->request_id, cache_req_logstatus(pr->cache));
 	proxy_req_free(pr);
-}
-
-/* localfn.c answered: the same response path as a Lambda Invoke answer. */
-static void
-proxy_localfn_done(const struct localfn_result *lr, void *arg)
-{
-	struct proxy_req *pr = arg;
-	struct invoke_result r;
-
-	pr->lcall = NULL;
-	memset(&r, 0, sizeof r);
-	r.status = lr->status;
-	r.payload = lr->payload;
-	r.payload_len = lr->payload_len;
-	r.message = lr->message;
-	r.request_id = lr->request_id;
-	r.function_error = lr->function_error;
-	proxy_invoke_done(&r, pr);
 }
 
 /* Fill the event's request part from the client's request. */
@@ -708,7 +692,7 @@ proxy_forward(struct proxy_req *pr)
 	}
 	if (proxy.localfn != NULL)
 		pr->lcall =
-		    localfn_start(proxy.localfn, pr->method, event, len, proxy_localfn_done, pr);
+		    localfn_start(proxy.localfn, pr->method, event, len, proxy_invoke_done, pr);
 	else
 		pr->inv = invoke_start(proxy.invoke, pr->method, event, len, proxy_invoke_done, pr);
 }
