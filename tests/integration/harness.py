@@ -216,9 +216,16 @@ def main():
         suite = loader.loadTestsFromModule(module)
     runner = unittest.TextTestRunner(verbosity=verbosity, stream=sys.stdout, resultclass=_Result)
     result = runner.run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
+    # Count tests, not reports: one test can fail in several subTests
+    # (each a report of the same test), and a setUpClass error is a report
+    # for no test at all.
+    def test_id(t):
+        return getattr(t, "test_case", t).id()
+    bad = {test_id(t) for t, _ in result.failures + result.errors}
+    bad |= {test_id(t) for t in result.unexpectedSuccesses}
+    failed = len(bad)
+    skipped = len({test_id(t) for t, _ in result.skipped} - bad)
+    passed = max(result.testsRun - failed - skipped, 0)
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     sys.stdout.flush()
     if not failed:
