@@ -14,6 +14,7 @@ A test file calls harness.main(): it runs unittest, prints a closing
 was skipped (automake then reports SKIP, never PASS).
 """
 
+import http.server
 import os
 import shutil
 import signal
@@ -103,6 +104,46 @@ def _scratch_dir(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     _SCRATCH.append(d)
     return d
+
+
+def proc_children(ppid):
+    """[(pid, comm)] of the live (not zombie) children of ppid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            out.append((int(d), comm))
+    return out
+
+
+def workers_of(pid):
+    """The daemon's live worker processes (children named ssp-worker)."""
+    return sorted(p for p, comm in proc_children(pid) if comm == "ssp-worker")
+
+
+class LoopbackHTTPServer(http.server.ThreadingHTTPServer):
+    """A threaded HTTP server for stand-ins on loopback: daemon threads,
+    quiet on client errors, and TCP_NODELAY on every accepted socket (a
+    head and a body written separately otherwise wait 40 ms for Nagle and
+    the client's delayed ACK)."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        pass
 
 
 class Proc:

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import unittest
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import harness
 
@@ -186,20 +186,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._send(404, b"{}")
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def get_request(self):
-        # Head and body are written separately: no Nagle delay on loopback.
-        sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 class SSMProxy:
     """A plain HTTP stand-in in front of moto (AWS_ENDPOINT_URL_SSM points
     here). Records every request; throttle(n) answers the next n with HTTP
@@ -220,7 +206,7 @@ class SSMProxy:
         self._fail = 0
         self._empty = 0
         self._lock = threading.Lock()
-        self.server = _ProxyServer(("127.0.0.1", 0), _ProxyHandler)
+        self.server = harness.LoopbackHTTPServer(("127.0.0.1", 0), _ProxyHandler)
         self.server.px = self
         self.port = self.server.server_address[1]
         self.endpoint = "http://127.0.0.1:%d" % self.port

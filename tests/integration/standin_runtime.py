@@ -23,7 +23,9 @@ import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+import harness
 
 PREFIX = "/2018-06-01"
 FUNCTION_NAME = "ssm-sign-proxy-test"
@@ -146,20 +148,6 @@ class _Handler(BaseHTTPRequestHandler):
         return self._reply(404, {"errorType": "NotFound"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def get_request(self):
-        # Head and body are written separately: no Nagle delay on loopback.
-        sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 class RuntimeAPI:
     """The Runtime API stand-in. Thread-safe; one function process at a time
     (as Lambda: the next event is handed out after the previous answer)."""
@@ -175,7 +163,7 @@ class RuntimeAPI:
         self.unexpected = []    # requests to unknown paths
         self.polling = 0        # /next requests currently waiting
         self.polls = 0          # /next requests received in total
-        self.server = _Server((host, 0), _Handler)
+        self.server = harness.LoopbackHTTPServer((host, 0), _Handler)
         self.server.rt = self
         self.host = host
         self.port = self.server.server_address[1]

@@ -31,24 +31,6 @@ def alive(pid):
         return False
 
 
-def workers_of(pid):
-    """Live children of pid named ssp-worker (the daemon's workers)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z" and comm == "ssp-worker":
-            out.append(int(d))
-    return out
-
-
 class Counter:
     """A stand-in behaviour answering "n=<call number>" with the given
     headers, after an optional delay (so that concurrent calls overlap)."""
@@ -397,7 +379,7 @@ class CacheTest(ProxyTestCase):
         self.lam.handler = Counter(delay=0.6)
         for k in range(8):
             # The worker killed in the round before is back.
-            harness.wait_for(lambda: len(workers_of(d.pid)) == 2, timeout=5, what="2 workers")
+            harness.wait_for(lambda: len(harness.workers_of(d.pid)) == 2, timeout=5, what="2 workers")
             path = "/dies/%d" % k
             what = "GET %s%s" % (HOST, path)
             done = []

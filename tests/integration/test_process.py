@@ -23,28 +23,6 @@ TARGET = "http://api.example.test"
 WORKER_COMM = "ssp-worker"
 
 
-def proc_children(ppid):
-    """[(pid, comm)] of the live (not zombie) children of ppid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid and fields[0] != "Z":
-            out.append((int(d), comm))
-    return out
-
-
-def workers_of(pid):
-    return sorted(p for p, comm in proc_children(pid) if comm == WORKER_COMM)
-
-
 def alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -59,7 +37,7 @@ class ProcessTest(ProxyTestCase):
                "retry": {"respawn": 0.1, "respawn_cap": 0.4}}
         cfg.update(config or {})
         d = self.start_daemon(config=cfg, **kw)
-        harness.wait_for(lambda: len(workers_of(d.pid)) == n, timeout=5,
+        harness.wait_for(lambda: len(harness.workers_of(d.pid)) == n, timeout=5,
                          what="%d workers" % n)
         return d
 
@@ -85,24 +63,24 @@ class ProcessTest(ProxyTestCase):
     # -- workers ---------------------------------------------------------
     def test_three_workers(self):
         d = self.start_workers(3)
-        self.assertEqual(len(workers_of(d.pid)), 3)
+        self.assertEqual(len(harness.workers_of(d.pid)), 3)
         self.assert_serves(d, self.function_name)
-        for pid in workers_of(d.pid):
+        for pid in harness.workers_of(d.pid):
             self.assertIn("worker", d.log())
             self.assertIn("pid %d" % pid, d.log())
 
     def test_respawn_after_sigkill(self):
         d = self.start_workers(2)
-        before = workers_of(d.pid)
+        before = harness.workers_of(d.pid)
         victim = before[0]
         os.kill(victim, signal.SIGKILL)
 
         def replaced():
-            now = workers_of(d.pid)
+            now = harness.workers_of(d.pid)
             return len(now) == 2 and victim not in now
 
         harness.wait_for(replaced, timeout=5, what="a replacement worker")
-        after = workers_of(d.pid)
+        after = harness.workers_of(d.pid)
         self.assertNotIn(victim, after)
         self.assertIn(before[1], after)
         d.wait_log("(pid %d) killed by signal 9" % victim)
@@ -114,11 +92,11 @@ class ProcessTest(ProxyTestCase):
         later and later (retry.respawn doubling up to retry.respawn_cap)."""
         d = self.start_workers(1, config={"retry": {"respawn": 0.2, "respawn_cap": 0.4}})
         for _ in range(3):
-            old = workers_of(d.pid)
+            old = harness.workers_of(d.pid)
             os.kill(old[0], signal.SIGKILL)
 
             def replaced():
-                now = workers_of(d.pid)
+                now = harness.workers_of(d.pid)
                 return len(now) == 1 and now != old
 
             harness.wait_for(replaced, timeout=5, what="a replacement worker")
@@ -132,13 +110,13 @@ class ProcessTest(ProxyTestCase):
     def test_reload_new_function_name(self):
         d = self.start_workers(2)
         self.assert_serves(d, self.function_name)
-        old = workers_of(d.pid)
+        old = harness.workers_of(d.pid)
         self.rewrite_config(d, function_name="another-function")
         self.reload(d)
         harness.wait_for(lambda: not any(alive(p) for p in old), timeout=5,
                          what="the old workers to exit")
-        harness.wait_for(lambda: len(workers_of(d.pid)) == 2, timeout=5, what="2 new workers")
-        self.assertFalse(set(old) & set(workers_of(d.pid)))
+        harness.wait_for(lambda: len(harness.workers_of(d.pid)) == 2, timeout=5, what="2 new workers")
+        self.assertFalse(set(old) & set(harness.workers_of(d.pid)))
         self.assert_serves(d, "another-function")
         self.assertEqual(d.log().count("exited with status 0"), 2, d.log())
 
@@ -146,22 +124,22 @@ class ProcessTest(ProxyTestCase):
         d = self.start_workers(1)
         self.rewrite_config(d, workers=3)
         self.reload(d)
-        harness.wait_for(lambda: len(workers_of(d.pid)) == 3, timeout=5, what="3 workers")
+        harness.wait_for(lambda: len(harness.workers_of(d.pid)) == 3, timeout=5, what="3 workers")
         self.rewrite_config(d, workers=2)
         self.reload(d)
-        harness.wait_for(lambda: len(workers_of(d.pid)) == 2, timeout=5, what="2 workers")
+        harness.wait_for(lambda: len(harness.workers_of(d.pid)) == 2, timeout=5, what="2 workers")
         self.assert_serves(d)
 
     def test_reload_invalid_config_keeps_serving(self):
         d = self.start_workers(2)
-        old = workers_of(d.pid)
+        old = harness.workers_of(d.pid)
         with open(d.config_path, "w") as f:
             f.write("function_name: [unclosed\nworkers: two\n")
         d.proc.signal(signal.SIGHUP)
         d.wait_log("reload failed")
         self.assertIn(d.config_path, d.log())
         self.assertTrue(d.running())
-        self.assertEqual(workers_of(d.pid), old)
+        self.assertEqual(harness.workers_of(d.pid), old)
         self.assert_serves(d, self.function_name)
 
     def test_reload_changes_listen_address(self):
@@ -246,7 +224,7 @@ class ProcessTest(ProxyTestCase):
     # -- stop --------------------------------------------------------------
     def test_sigterm_answers_request_in_flight(self):
         d = self.start_workers(2)
-        workers = workers_of(d.pid)
+        workers = harness.workers_of(d.pid)
         self.lam.push(sl.delay(1.0, sl.respond(200, "slow answer")))
         box = {}
 
@@ -267,12 +245,12 @@ class ProcessTest(ProxyTestCase):
         self.assertEqual(d.proc.wait(5), 0, d.log())
         for pid in workers:
             self.assertFalse(alive(pid), "worker %d left behind" % pid)
-        self.assertEqual(proc_children(d.pid), [])
+        self.assertEqual(harness.proc_children(d.pid), [])
 
     def test_sigint_and_sigquit_stop_too(self):
         for sig in (signal.SIGINT, signal.SIGQUIT):
             d = self.start_workers(1)
-            workers = workers_of(d.pid)
+            workers = harness.workers_of(d.pid)
             d.proc.signal(sig)
             self.assertEqual(d.proc.wait(5), 0, d.log())
             self.assertIn("%s: stopping" % sig.name, d.log())
@@ -281,7 +259,7 @@ class ProcessTest(ProxyTestCase):
 
     def test_master_killed_workers_exit(self):
         d = self.start_workers(2)
-        workers = workers_of(d.pid)
+        workers = harness.workers_of(d.pid)
         d.proc.signal(signal.SIGKILL)
         harness.wait_for(lambda: not any(alive(p) for p in workers), timeout=5,
                          what="the workers to exit after the master was killed")
@@ -290,7 +268,7 @@ class ProcessTest(ProxyTestCase):
         """A request the function never answers does not keep the daemon:
         it exits 0 after timeouts.shutdown, with no worker left."""
         d = self.start_workers(1, config={"timeouts": {"shutdown": 0.5, "invoke": 10}})
-        workers = workers_of(d.pid)
+        workers = harness.workers_of(d.pid)
         self.lam.push(sl.delay(5.0))
 
         def client():
@@ -316,7 +294,7 @@ class ProcessTest(ProxyTestCase):
         d = self.start_workers(1)
 
         def agents():
-            return [p for p, comm in proc_children(d.pid) if comm != WORKER_COMM]
+            return [p for p, comm in harness.proc_children(d.pid) if comm != WORKER_COMM]
 
         harness.wait_for(lambda: len(agents()) == 1, timeout=5, what="the credentials agent")
         old = agents()[0]
@@ -346,7 +324,7 @@ class ProcessTest(ProxyTestCase):
         """A connection evhttp has finished with gives its socket back
         within a couple of seconds, even when no new client comes."""
         d = self.start_workers(1)
-        worker = workers_of(d.pid)[0]
+        worker = harness.workers_of(d.pid)[0]
         for _ in range(5):
             r = d.raw("GET %s/x HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n"
                       % TARGET)
@@ -389,7 +367,7 @@ class ProcessTest(ProxyTestCase):
         os.chmod(self.tmp, 0o755)
         os.chmod(os.path.dirname(path), 0o755)
         d = self.start_workers(2, config={"user": "nobody", "access_log": path})
-        for pid in workers_of(d.pid):
+        for pid in harness.workers_of(d.pid):
             with open("/proc/%d/status" % pid) as f:
                 uids = [line.split()[1:] for line in f if line.startswith(("Uid:", "Gid:"))]
             self.assertEqual(uids[0], [str(nobody.pw_uid)] * 4)
@@ -442,7 +420,7 @@ class ProcessTest(ProxyTestCase):
 
     def test_reload_with_busy_address_keeps_running(self):
         d = self.start_workers(1)
-        old = workers_of(d.pid)
+        old = harness.workers_of(d.pid)
         busy = socket.socket()
         self.addCleanup(busy.close)
         busy.bind(("127.0.0.1", 0))
@@ -451,14 +429,14 @@ class ProcessTest(ProxyTestCase):
                             function_name="not-taken")
         d.proc.signal(signal.SIGHUP)
         d.wait_log("reload failed")
-        self.assertEqual(workers_of(d.pid), old)
+        self.assertEqual(harness.workers_of(d.pid), old)
         self.assert_serves(d, self.function_name)
 
     def test_unconfigured_daemon_starts(self):
         """Without function_name the daemon still starts (the request path
         answers that it is not configured)."""
         d = self.start_workers(2, config={"function_name": None})
-        self.assertEqual(len(workers_of(d.pid)), 2)
+        self.assertEqual(len(harness.workers_of(d.pid)), 2)
         self.assertIn("not configured", d.log())
 
     # -- files -----------------------------------------------------------

@@ -9,11 +9,6 @@ import daemon_fixture
 import harness
 
 
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
-
-
 class SdNotify(daemon_fixture.ProxyTestCase):
     def notify_socket(self):
         path = os.path.join(self.tmp, "notify.sock")
@@ -56,10 +51,10 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         # Kill a worker: the master respawns it (the new worker is forked
         # with NOTIFY_SOCKET still in its environment) and nothing but the
         # master's READY=1 came on the socket.
-        workers = children(d.pid)
+        workers = harness.workers_of(d.pid)
         self.assertTrue(workers)
         os.kill(workers[0], signal.SIGKILL)
-        harness.wait_for(lambda: workers[0] not in children(d.pid) and len(children(d.pid)) >= len(workers),
+        harness.wait_for(lambda: workers[0] not in harness.workers_of(d.pid) and len(harness.workers_of(d.pid)) >= len(workers),
                          what="worker respawned")
         self.assertEqual(d.get("http://api.example.test/").status_code, 200)
         s.settimeout(1.0)
