@@ -112,21 +112,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	local port=$1 pidfile=$2 i
-	for i in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$(cat "$pidfile" 2>/dev/null || echo 0)" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
+# free_port, wait_port PORT PIDFILE
+. "$top/tests/ports.sh"
 
 # 2. The HTTPS origin (the "real API"), with a test CA of its own.
 say "starting an HTTPS origin for $token_host and $other_host (test CA, 127.0.0.1)"

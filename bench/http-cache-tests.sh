@@ -37,17 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "http-cache-tests: nothing listens on port $1" >&2
-	return 1
-}
+# free_port, wait_port PORT
+. "$top/tests/ports.sh"
 
 # The suite, from the npm registry (cached by npm between runs).
 echo "installing http-cache-tests@$VERSION ..." >&2

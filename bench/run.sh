@@ -41,17 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench: nothing listening on port $1" >&2
-	return 1
-}
+# free_port, wait_port PORT
+. "$top/tests/ports.sh"
 
 backend_port=$(free_port)
 nginx_proxy_port=$(free_port)
