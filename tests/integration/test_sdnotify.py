@@ -51,11 +51,13 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         # Kill a worker: the master respawns it (the new worker is forked
         # with NOTIFY_SOCKET still in its environment) and nothing but the
         # master's READY=1 came on the socket.
-        workers = harness.workers_of(d.pid)
-        self.assertTrue(workers)
+        # A worker names itself (ssp-worker) just after the fork, which may
+        # be after READY=1: wait for both names.
+        workers = harness.wait_for(lambda: len(harness.workers_of(d.pid)) == 2 and harness.workers_of(d.pid),
+                                   what="2 named workers")
         os.kill(workers[0], signal.SIGKILL)
-        harness.wait_for(lambda: workers[0] not in harness.workers_of(d.pid) and len(harness.workers_of(d.pid)) >= len(workers),
-                         what="worker respawned")
+        harness.wait_for(lambda: workers[0] not in harness.workers_of(d.pid)
+                         and len(harness.workers_of(d.pid)) == 2, what="worker respawned")
         self.assertEqual(d.get("http://api.example.test/").status_code, 200)
         s.settimeout(1.0)
         with self.assertRaises(socket.timeout):

@@ -64,16 +64,6 @@ def proc_user(pid):
     return None
 
 
-def proc_comm(pid):
-    with open("/proc/%d/comm" % pid) as f:
-        return f.read().strip()
-
-
-def proc_ppid(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
-
-
 def master_pid():
     with open(PIDFILE) as f:
         return int(f.read().strip())
@@ -168,9 +158,9 @@ class DebianPackage(unittest.TestCase):
         harness.wait_port(self.port)
         self.assert_serves("pkg-test-fn")
         master = master_pid()
-        children = [p for p in daemon_pids() if p != master and proc_ppid(p) == master]
-        workers = [p for p in children if proc_comm(p) == "ssp-worker"]
-        self.assertEqual(len(workers), 2, "children: %r" % [(p, proc_comm(p)) for p in children])
+        # Workers name themselves just after the fork: wait for both names.
+        workers = harness.wait_for(lambda: len(harness.workers_of(master)) == 2 and harness.workers_of(master),
+                                   what="2 workers named ssp-worker")
         # The master stays root to re-bind on reload; so does the
         # credentials agent (it reads root's ~/.aws); workers do not.
         self.assertEqual(proc_user(master), "root")
