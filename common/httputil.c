@@ -269,3 +269,24 @@ http_method_idempotent(const char *method)
 			return 1;
 	return 0;
 }
+
+void
+http_split_query(const char *q, struct kvlist *out)
+{
+	const char *amp, *eq, *end;
+
+	while (*q != '\0') {
+		amp = strchr(q, '&');
+		end = amp ? amp : q + strlen(q);
+		if (end > q) {
+			eq = memchr(q, '=', (size_t)(end - q));
+			if (eq != NULL)
+				kvlist_addn(out, q, (size_t)(eq - q), eq + 1, (size_t)(end - eq - 1));
+			else
+				kvlist_addn(out, q, (size_t)(end - q), "", 0);
+		}
+		if (amp == NULL)
+			break;
+		q = amp + 1;
+	}
+}

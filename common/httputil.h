@@ -23,6 +23,9 @@ char *http_base64_encode(const unsigned char *, size_t, size_t *outlen);
 unsigned char *http_base64_decode(const char *, size_t, size_t *outlen);
 /* "Not Found" for 404; "Unknown" for anything unknown. */
 const char *http_reason(int status);
+/* Split a raw query string ("a=1&b&c=%20") into keys and values, still
+ * escaped, in order, as an ALB hands them to a function. */
+void http_split_query(const char *query, struct kvlist *out);
 /* Is this method idempotent (RFC 9110 9.2.2)? */
 int http_method_idempotent(const char *method);
 

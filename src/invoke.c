@@ -1,1010 +1,121 @@
 /*
- * invoke.c: the Lambda Invoke client (see invoke.h).
- *
- * One invocation is a small state machine driven by the worker's event
- * loop:
- *
- *   STEP ──> RUNNING ──> done: 200 ───────────────────────> finish
- *     ^  │        │      throttled / retryable failure ──> BACKOFF ─┐
- *     │  │        │      signature expired (clock skew) ─> STEP     │
- *     │  │        │      expired token ──────────────────> PARKED   │
- *     │  └─ credentials missing or expired ─────────────> PARKED    │
- *     └──────────── timer ───────────────────────────────────────────┘
- *
- * STEP signs and sends one attempt with whatever is left of the budget as
- * its timeout; BACKOFF waits a capped exponential delay with full jitter
- * (or Retry-After); PARKED polls credstore_generation() until the agent
- * publishes new credentials. Every state checks the budget, so retries fit
- * inside timeouts.invoke.
+ * invoke.c: the daemon's side of libssm-sign-proxy (see invoke.h). The
+ * library knows no configuration file and no credentials agent: this module
+ * turns the configuration into the client's options and hands it the
+ * agent's credentials and region through the credentials callbacks.
  */
-#include <sys/queue.h>
-#include <ctype.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#include <curl/curl.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/util.h>
-#include <jansson.h>
-
-#include "awsenv.h"
+#include "config.h"
 #include "credstore.h"
-#include "curlev.h"
-#include "httputil.h"
 #include "invoke.h"
-#include "kvlist.h"
 #include "log.h"
-#include "sigv4.h"
-#include "xmalloc.h"
 
-/* The function's response is at most 6 MB; allow for encoding, refuse
- * anything much larger rather than buffering without bound. */
-#define INVOKE_MAX_RESPONSE (8 * 1024 * 1024)
-/* How often a parked invocation looks for new credentials. */
-#define INVOKE_PARK_POLL_MS 25
-/* Easy handles kept for reuse. */
-#define INVOKE_POOL 16
-
-enum invoke_state {
-	INVOKE_STEP,    /* about to send an attempt (timer pending) */
-	INVOKE_RUNNING, /* an attempt is in libcurl */
-	INVOKE_BACKOFF, /* waiting before the next attempt */
-	INVOKE_PARKED,  /* waiting for new credentials */
-};
-
-/* Why the last attempt failed, to choose the final answer. */
-enum invoke_fail {
-	FAIL_NONE,
-	FAIL_THROTTLED,
-	FAIL_SERVER,
-	FAIL_UNREACHABLE,
-	FAIL_BROKEN,
-};
-
-struct invoke_ctx {
-	struct event_base *base;
-	struct curlev *cev;
-	char *function_name;
-	char *egress_proxy;
-	double connect_timeout;
-	double budget;
-	int attempts;
-	double backoff_base;
-	double backoff_cap;
-	/* Seconds to add to our clock when signing, learnt from a
-	 * signature-expired answer's Date header. */
-	time_t skew;
-	/* A credentials generation known to be unusable: requests fail at once
-	 * instead of waiting out the budget, until the agent publishes again. */
-	uint64_t bad_generation;
-	int bad_generation_set;
-	CURL *pool[INVOKE_POOL];
-	int npool;
-	TAILQ_HEAD(, invoke) calls;
-	unsigned ncalls;
-};
-
-struct invoke {
-	struct invoke_ctx *ctx;
-	TAILQ_ENTRY(invoke) entry;
-	enum invoke_state state;
-	char *payload;
-	size_t payload_len;
-	int idempotent;
-	char method[16];
-	struct timespec deadline;
-	struct event *timer;
-
-	char *url;
-	char *host; /* Host header: host[:port] */
-	char *path; /* the path as sent, for the signature */
-	char region[64];
-
-	unsigned sent;     /* attempts sent */
-	unsigned failures; /* retryable failures so far */
-	int skew_retried;
-	int token_retried;
-	enum invoke_fail last_fail;
-	char last_msg[600];
-	uint64_t park_generation;
-	int parked_once;
-	char cred_err[600];
-	int cred_failure; /* the answer is about credentials */
-
-	/* The attempt in libcurl. */
-	CURL *easy;
-	struct curl_slist *hdrs;
-	struct evbuffer *body;
-	struct kvlist resp_headers;
-	size_t sent_bytes; /* of the payload, in this attempt */
-	int too_large;
-	char curl_err[CURL_ERROR_SIZE];
-	char request_id[128];
-
-	invoke_done_cb cb;
-	void *arg;
-};
-
-static void invoke_step(evutil_socket_t, short, void *);
-
-static double
-invoke_remaining(const struct invoke *inv)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(inv->deadline.tv_sec - now.tv_sec) +
-	       (double)(inv->deadline.tv_nsec - now.tv_nsec) / 1e9;
-}
-
-static void
-invoke_timer_in(struct invoke *inv, double seconds, enum invoke_state state)
-{
-	struct timeval tv;
-
-	if (seconds < 0)
-		seconds = 0;
-	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	inv->state = state;
-	evtimer_add(inv->timer, &tv);
-}
-
-/*
- * Copy an error text from Lambda into dst for the log and the client's
- * body: printable ASCII only (no injected lines or control bytes), the
- * first line only, and never what could be a credential. AWS's
- * signature-mismatch message goes on with the canonical request, whose
- * signed headers include X-Amz-Security-Token: that part is cut. Access key
- * ids (AKIA..., ASIA...) keep their first four characters.
- */
-static void
-invoke_clean_copy(char *dst, size_t len, const char *s)
-{
-	static const char *const cut[] = {"The Canonical String", "Canonical String",
-	                                  "The String-to-Sign"};
-	size_t i = 0, j, n;
-	char *p;
-
-	if (len == 0)
-		return;
-	for (; s != NULL && *s != '\0' && *s != '\n' && *s != '\r' && i + 1 < len; s++)
-		dst[i++] = (*s >= 0x20 && *s < 0x7f) ? *s : ' ';
-	dst[i] = '\0';
-	for (j = 0; j < sizeof cut / sizeof cut[0]; j++) {
-		if ((p = strstr(dst, cut[j])) != NULL)
-			*p = '\0';
-	}
-	for (p = dst; (p = strstr(p, "A")) != NULL; p++) {
-		if (strncmp(p, "AKIA", 4) != 0 && strncmp(p, "ASIA", 4) != 0 &&
-		    strncmp(p, "AKID", 4) != 0)
-			continue;
-		for (n = 4; isupper((unsigned char)p[n]) || isdigit((unsigned char)p[n]); n++)
-			;
-		if (n < 12)
-			continue;
-		/* "AKIA" + "..." in place of the rest. */
-		memmove(p + 7, p + n, strlen(p + n) + 1);
-		memcpy(p + 4, "...", 3);
-	}
-	n = strlen(dst);
-	while (n > 0 && dst[n - 1] == ' ')
-		dst[--n] = '\0';
-}
-
-static CURL *
-invoke_easy_get(struct invoke_ctx *ctx)
-{
-	CURL *easy;
-
-	if (ctx->npool > 0) {
-		easy = ctx->pool[--ctx->npool];
-		curl_easy_reset(easy);
-		return easy;
-	}
-	return curl_easy_init();
-}
-
-static void
-invoke_easy_put(struct invoke_ctx *ctx, CURL *easy)
-{
-	if (ctx->npool < INVOKE_POOL) {
-		/* Drop references to buffers about to be freed. */
-		curl_easy_reset(easy);
-		ctx->pool[ctx->npool++] = easy;
-	} else
-		curl_easy_cleanup(easy);
-}
-
-/* Release what one attempt used (the easy handle goes back to the pool). */
-static void
-invoke_attempt_clear(struct invoke *inv)
-{
-	if (inv->easy != NULL) {
-		invoke_easy_put(inv->ctx, inv->easy);
-		inv->easy = NULL;
-	}
-	curl_slist_free_all(inv->hdrs);
-	inv->hdrs = NULL;
-	if (inv->body != NULL) {
-		evbuffer_free(inv->body);
-		inv->body = NULL;
-	}
-	kvlist_free(&inv->resp_headers);
-	inv->too_large = 0;
-	inv->sent_bytes = 0;
-	inv->curl_err[0] = '\0';
-}
-
-static void
-invoke_free(struct invoke *inv)
-{
-	struct invoke_ctx *ctx = inv->ctx;
-
-	if (inv->state == INVOKE_RUNNING && inv->easy != NULL)
-		curlev_remove(ctx->cev, inv->easy);
-	invoke_attempt_clear(inv);
-	event_free(inv->timer);
-	TAILQ_REMOVE(&ctx->calls, inv, entry);
-	ctx->ncalls--;
-	free(inv->payload);
-	free(inv->url);
-	free(inv->host);
-	free(inv->path);
-	free(inv);
-}
-
-/* Report and free. */
-static void
-invoke_finish(struct invoke *inv, int status, const char *message, const char *payload,
-              size_t payload_len, const char *function_error)
-{
-	struct invoke_result r;
-
-	memset(&r, 0, sizeof r);
-	r.status = status;
-	r.message = message;
-	r.payload = payload;
-	r.payload_len = payload_len;
-	r.request_id = inv->request_id;
-	r.function_error = function_error;
-	r.attempts = inv->sent;
-	r.credentials = inv->cred_failure;
-	inv->cb(&r, inv->arg);
-	invoke_free(inv);
-}
-
-static void invoke_fail(struct invoke *inv, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-invoke_fail(struct invoke *inv, int status, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	invoke_finish(inv, status, msg, NULL, 0, NULL);
-}
-
-/* The final answer for the last retryable failure. */
-static void
-invoke_give_up(struct invoke *inv)
-{
-	switch (inv->last_fail) {
-	case FAIL_THROTTLED:
-		invoke_fail(inv, 503,
-		            "Lambda is throttling the function (%s); gave up after %u attempts",
-		            inv->last_msg, inv->sent);
-		break;
-	case FAIL_UNREACHABLE:
-		invoke_fail(inv, 502, "cannot reach the Lambda endpoint: %s", inv->last_msg);
-		break;
-	case FAIL_BROKEN:
-		invoke_fail(inv, 502, "the connection to the Lambda endpoint failed: %s",
-		            inv->last_msg);
-		break;
-	case FAIL_SERVER:
-	case FAIL_NONE:
-	default:
-		invoke_fail(inv, 502, "lambda invoke failed: %s", inv->last_msg);
-		break;
-	}
-}
-
-/* Full-jitter back-off: a uniform delay in [0, min(cap, base * 2^n)]. */
-static double
-invoke_backoff(const struct invoke_ctx *ctx, unsigned failures)
-{
-	double ceiling = ctx->backoff_base;
-	uint32_t r;
-	unsigned i;
-
-	for (i = 1; i < failures && ceiling < ctx->backoff_cap; i++)
-		ceiling *= 2;
-	if (ceiling > ctx->backoff_cap)
-		ceiling = ctx->backoff_cap;
-	evutil_secure_rng_get_bytes(&r, sizeof r);
-	return ceiling * ((double)r / (double)UINT32_MAX);
-}
-
-/* A retryable failure: wait and try again if attempts and budget allow,
- * else give the final answer. retry_after < 0 when the server gave none. */
-static void
-invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
-{
-	struct invoke_ctx *ctx = inv->ctx;
-	double delay, left;
-
-	inv->last_fail = why;
-	inv->failures++;
-	if (inv->failures >= (unsigned)ctx->attempts) {
-		invoke_give_up(inv);
-		return;
-	}
-	delay = invoke_backoff(ctx, inv->failures);
-	if (retry_after > delay)
-		delay = retry_after;
-	left = invoke_remaining(inv);
-	/* An attempt needs some time too: do not wake up only to time out. */
-	if (delay + 0.05 >= left) {
-		invoke_give_up(inv);
-		return;
-	}
-	log_debug("invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
-	          delay * 1000);
-	invoke_timer_in(inv, delay, INVOKE_BACKOFF);
-}
-
-/* libcurl: response headers, one line at a time (a new status line starts
- * a new set: 100 Continue, proxies). */
-static size_t
-invoke_header_cb(char *data, size_t size, size_t n, void *arg)
-{
-	struct invoke *inv = arg;
-	size_t len = size * n, nlen;
-	const char *colon, *v, *end;
-
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-		kvlist_free(&inv->resp_headers);
-		return len;
-	}
-	colon = memchr(data, ':', len);
-	if (colon == NULL)
-		return len;
-	nlen = (size_t)(colon - data);
-	v = colon + 1;
-	end = data + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	kvlist_addn(&inv->resp_headers, data, nlen, v, (size_t)(end - v));
-	return len;
-}
-
-static size_t
-invoke_write_cb(char *data, size_t size, size_t n, void *arg)
-{
-	struct invoke *inv = arg;
-	size_t len = size * n;
-
-	if (evbuffer_get_length(inv->body) + len > INVOKE_MAX_RESPONSE) {
-		inv->too_large = 1;
-		return 0;
-	}
-	evbuffer_add(inv->body, data, len);
-	return len;
-}
-
-/* libcurl: the payload, for an upload through the read callback. */
-static size_t
-invoke_read_cb(char *buf, size_t size, size_t n, void *arg)
-{
-	struct invoke *inv = arg;
-	size_t len = size * n, left = inv->payload_len - inv->sent_bytes;
-
-	if (len > left)
-		len = left;
-	memcpy(buf, inv->payload + inv->sent_bytes, len);
-	inv->sent_bytes += len;
-	return len;
-}
-
-/*
- * libcurl: start the payload again. libcurl silently resends a request
- * whose reused connection died without an answer; that is harmless for an
- * idempotent method, but for POST or PATCH the function may already have
- * run, so only an attempt that has not sent any of its body may start over
- * (CURLE_SEND_FAIL_REWIND otherwise, answered 502 without a retry).
- */
+/* The library's credentials callbacks, answered from the shared store. */
 static int
-invoke_seek_cb(void *arg, curl_off_t offset, int origin)
+invoke_creds_get(void *arg, ssp_credentials *out, char *err, size_t errlen)
 {
-	struct invoke *inv = arg;
+	struct aws_creds c;
+	int rc;
 
-	if (origin != SEEK_SET || offset != 0)
-		return CURL_SEEKFUNC_CANTSEEK;
-	if (!inv->idempotent && inv->sent_bytes > 0)
-		return CURL_SEEKFUNC_FAIL;
-	inv->sent_bytes = 0;
-	return CURL_SEEKFUNC_OK;
-}
-
-/* The error name and message of a Lambda API error: the name from
- * X-Amzn-ErrorType (without its ":http://..." suffix) or the body's
- * __type, the message from the body's message/Message. */
-static void
-invoke_api_error(struct invoke *inv, const char *body, size_t len, char *type, size_t tlen,
-                 char *msg, size_t mlen)
-{
-	const char *t, *m = NULL, *colon;
-	json_t *root, *v;
-
-	type[0] = msg[0] = '\0';
-	root = json_loadb(body, len, 0, NULL);
-	t = kvlist_get(&inv->resp_headers, "X-Amzn-ErrorType");
-	if ((t == NULL || *t == '\0') && root != NULL &&
-	    json_is_string(v = json_object_get(root, "__type")))
-		t = json_string_value(v);
-	if (t != NULL) {
-		/* "Name:http://internal..." and "ns#Name" both name Name. */
-		colon = strchr(t, '#');
-		if (colon != NULL)
-			t = colon + 1;
-		colon = strchr(t, ':');
-		snprintf(type, tlen, "%.*s", (int)(colon ? (size_t)(colon - t) : strlen(t)), t);
-	}
-	if (root != NULL) {
-		if (json_is_string(v = json_object_get(root, "message")) ||
-		    json_is_string(v = json_object_get(root, "Message")) ||
-		    json_is_string(v = json_object_get(root, "errorMessage")))
-			m = json_string_value(v);
-	}
-	invoke_clean_copy(msg, mlen, m);
-	if (type[0] == '\0') {
-		long status = 0;
-
-		curl_easy_getinfo(inv->easy, CURLINFO_RESPONSE_CODE, &status);
-		snprintf(type, tlen, "HTTP %ld %s", status, http_reason((int)status));
-	}
-	json_decref(root);
-}
-
-/* Seconds from a Retry-After header (delta-seconds or an HTTP date), or -1. */
-static double
-invoke_retry_after(const struct invoke *inv)
-{
-	const char *v = kvlist_get(&inv->resp_headers, "Retry-After");
-	char *end;
-	double d;
-	time_t t;
-
-	if (v == NULL || *v == '\0')
-		return -1;
-	d = strtod(v, &end);
-	if (end != v && *end == '\0' && d >= 0)
-		return d;
-	t = curl_getdate(v, NULL);
-	if (t == -1)
-		return -1;
-	d = difftime(t, time(NULL) + inv->ctx->skew);
-	return d < 0 ? 0 : d;
-}
-
-static int
-invoke_is_skew_error(const char *type, const char *msg)
-{
-	if (strcmp(type, "RequestTimeTooSkewed") == 0 || strcmp(type, "RequestExpired") == 0)
-		return 1;
-	if (strcmp(type, "InvalidSignatureException") == 0 ||
-	    strcmp(type, "SignatureDoesNotMatch") == 0)
-		return strstr(msg, "Signature expired") != NULL ||
-		       strstr(msg, "Signature not yet current") != NULL ||
-		       strstr(msg, "too skewed") != NULL;
-	return 0;
-}
-
-/* A function error: 200 from Lambda with X-Amz-Function-Error. */
-static void
-invoke_function_error(struct invoke *inv, const char *kind, const char *body, size_t len)
-{
-	char type[128], msg[512];
-	json_t *root, *v;
-
-	type[0] = msg[0] = '\0';
-	root = json_loadb(body, len, 0, NULL);
-	if (root != NULL) {
-		if (json_is_string(v = json_object_get(root, "errorType")))
-			invoke_clean_copy(type, sizeof type, json_string_value(v));
-		if (json_is_string(v = json_object_get(root, "errorMessage")))
-			invoke_clean_copy(msg, sizeof msg, json_string_value(v));
-		json_decref(root);
-	}
-	log_error("function %s failed (%s, request %s): %s: %s", inv->ctx->function_name, kind,
-	          inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
-	          msg[0] ? msg : "-");
-	invoke_fail(inv, 502, "the function failed (%s): %s%s%s", kind, type[0] ? type : "error",
-	            msg[0] ? ": " : "", msg);
-}
-
-/* curlev: an attempt ended. */
-static void
-invoke_done(CURL *easy, CURLcode res, void *arg)
-{
-	struct invoke *inv = arg;
-	struct invoke_ctx *ctx = inv->ctx;
-	char type[128], msg[400], *body;
-	const char *v;
-	size_t len;
-	long status = 0;
-	time_t date;
-
-	inv->state = INVOKE_STEP;
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-	v = kvlist_get(&inv->resp_headers, "X-Amzn-RequestId");
-	invoke_clean_copy(inv->request_id, sizeof inv->request_id, v ? v : "");
-
-	if (res != CURLE_OK) {
-		const char *why = inv->curl_err[0] ? inv->curl_err : curl_easy_strerror(res);
-
-		if (res == CURLE_SEND_FAIL_REWIND)
-			why = "the connection closed without an answer after the request was sent";
-
-		invoke_clean_copy(inv->last_msg, sizeof inv->last_msg, why);
-		switch (res) {
-		case CURLE_WRITE_ERROR:
-			if (inv->too_large) {
-				invoke_attempt_clear(inv);
-				invoke_fail(inv, 502,
-				            "the function's response is larger than %d bytes",
-				            INVOKE_MAX_RESPONSE);
-				return;
-			}
-			break;
-		case CURLE_OPERATION_TIMEDOUT:
-			invoke_attempt_clear(inv);
-			if (invoke_remaining(inv) <= 0.05) {
-				invoke_fail(inv, 504,
-				            "the Lambda invocation timed out after %.1f s",
-				            ctx->budget);
-				return;
-			}
-			/* The connect timeout, not the budget: nothing was sent. */
-			invoke_retry_later(inv, FAIL_UNREACHABLE, -1);
-			return;
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_RESOLVE_PROXY:
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_SSL_CONNECT_ERROR:
-			/* The request never left: safe to retry for any method. */
-			invoke_attempt_clear(inv);
-			invoke_retry_later(inv, FAIL_UNREACHABLE, -1);
-			return;
-		case CURLE_SEND_FAIL_REWIND:
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			/* The function may have run: only idempotent methods. */
-			invoke_attempt_clear(inv);
-			if (inv->idempotent) {
-				invoke_retry_later(inv, FAIL_BROKEN, -1);
-				return;
-			}
-			invoke_fail(
-			    inv, 502,
-			    "the connection to the Lambda endpoint failed: %s (not retried: %s "
-			    "is not idempotent)",
-			    inv->last_msg, inv->method);
-			return;
-		default:
-			break;
-		}
-		invoke_attempt_clear(inv);
-		invoke_fail(inv, 502, "lambda invoke failed: %s", inv->last_msg);
-		return;
-	}
-
-	len = evbuffer_get_length(inv->body);
-	body = (char *)evbuffer_pullup(inv->body, -1);
-	if (body == NULL)
-		body = (char *)"";
-
-	if (status == 200) {
-		v = kvlist_get(&inv->resp_headers, "X-Amz-Function-Error");
-		if (v != NULL) {
-			char kind[64];
-
-			invoke_clean_copy(kind, sizeof kind, v);
-			invoke_function_error(inv, kind, body, len);
-			return;
-		}
-		invoke_finish(inv, 200, NULL, body, len, NULL);
-		return;
-	}
-
-	invoke_api_error(inv, body, len, type, sizeof type, msg, sizeof msg);
-	snprintf(inv->last_msg, sizeof inv->last_msg, "%s%s%s", type, msg[0] ? ": " : "", msg);
-	log_debug("lambda invoke: HTTP %ld %s (request %s, attempt %u)", status, inv->last_msg,
-	          inv->request_id[0] ? inv->request_id : "-", inv->sent);
-
-	if (status == 403 && !inv->skew_retried && invoke_is_skew_error(type, msg) &&
-	    (v = kvlist_get(&inv->resp_headers, "Date")) != NULL &&
-	    (date = curl_getdate(v, NULL)) != -1) {
-		/* Correct the clock for this worker and retry once at once. */
-		ctx->skew = date - time(NULL);
-		inv->skew_retried = 1;
-		log_warn("clock skew: Lambda's clock is %+lds from ours; signing with it",
-		         (long)ctx->skew);
-		invoke_attempt_clear(inv);
-		invoke_timer_in(inv, 0, INVOKE_STEP);
-		return;
-	}
-	if (status == 403 && !inv->token_retried &&
-	    (strcmp(type, "ExpiredTokenException") == 0 ||
-	     strcmp(type, "UnrecognizedClientException") == 0)) {
-		/* The credentials went stale under us: ask for new ones. */
-		inv->token_retried = 1;
-		invoke_attempt_clear(inv);
-		credstore_request_refresh();
-		inv->park_generation = credstore_generation();
-		inv->parked_once = 1;
-		memcpy(inv->cred_err, inv->last_msg, sizeof inv->cred_err);
-		invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
-		return;
-	}
-	if (status == 429) {
-		double ra = invoke_retry_after(inv);
-
-		invoke_attempt_clear(inv);
-		if (ra > 0 && ra + 0.05 >= invoke_remaining(inv)) {
-			inv->last_fail = FAIL_THROTTLED;
-			invoke_give_up(inv);
-			return;
-		}
-		invoke_retry_later(inv, FAIL_THROTTLED, ra);
-		return;
-	}
-	if (status >= 500) {
-		invoke_attempt_clear(inv);
-		if (inv->idempotent) {
-			invoke_retry_later(inv, FAIL_SERVER, -1);
-			return;
-		}
-		invoke_fail(inv, 502,
-		            "lambda invoke failed: %s (not retried: %s is not idempotent)",
-		            inv->last_msg, inv->method);
-		return;
-	}
-	invoke_attempt_clear(inv);
-	invoke_fail(inv, 502, "lambda invoke failed: %s", inv->last_msg);
-}
-
-/* Where to send: the endpoint for the region and the URL-encoded name. */
-static int
-invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
-{
-	struct invoke_ctx *ctx = inv->ctx;
-	char *endpoint, *name, *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-	const char *r;
-	size_t plen;
-	CURLU *u;
-	int rc = -1;
-
-	if (awsenv_region_from_arn(ctx->function_name, inv->region, sizeof inv->region) != 0) {
-		r = credstore_region(inv->region, sizeof inv->region, err, errlen);
-		if (r == NULL)
-			return -1;
-		if (r != inv->region)
-			snprintf(inv->region, sizeof inv->region, "%s", r);
-	}
-	endpoint = awsenv_endpoint("lambda", inv->region);
-	if (endpoint == NULL) {
-		snprintf(err, errlen, "no Lambda endpoint for region %s", inv->region);
+	memset(&c, 0, sizeof c);
+	if (credstore_get(&c, err, errlen) != 0) {
+		creds_clear(&c);
 		return -1;
 	}
-	u = curl_url();
-	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		snprintf(err, errlen, "the Lambda endpoint %s is not a valid URL", endpoint);
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
-		port = NULL;
-	if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-		path = NULL;
-	plen = path ? strlen(path) : 0;
-	while (plen > 0 && path[plen - 1] == '/')
-		plen--;
-	name = sigv4_uri_encode(ctx->function_name, strlen(ctx->function_name), 0);
-	xasprintf(&inv->path, "%.*s/2015-03-31/functions/%s/invocations", (int)plen,
-	          path ? path : "", name);
-	free(name);
-	if ((strcmp(scheme, "http") == 0 && port != NULL && strcmp(port, "80") == 0) ||
-	    (strcmp(scheme, "https") == 0 && port != NULL && strcmp(port, "443") == 0)) {
-		curl_free(port);
-		port = NULL;
-	}
-	xasprintf(&inv->host, "%s%s%s", host, port ? ":" : "", port ? port : "");
-	xasprintf(&inv->url, "%s://%s%s", scheme, inv->host, inv->path);
-	rc = 0;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
-	free(endpoint);
+	rc = ssp_credentials_set(out, c.access_key_id, c.secret_access_key, c.session_token,
+	                         (int64_t)c.expiration);
+	creds_clear(&c);
 	return rc;
 }
 
-/* Credentials are missing or expired: ask the agent and wait for a new
- * generation, or give up when it already came and did not help. */
 static void
-invoke_park(struct invoke *inv)
+invoke_creds_refresh(void *arg)
 {
-	struct invoke_ctx *ctx = inv->ctx;
-	uint64_t gen = credstore_generation();
-
-	if (inv->parked_once && gen != inv->park_generation) {
-		/* The agent published and it is still unusable. */
-		ctx->bad_generation = gen;
-		ctx->bad_generation_set = 1;
-		inv->cred_failure = 1;
-		invoke_fail(inv, 503, "%s", inv->cred_err);
-		return;
-	}
-	if (!inv->parked_once && ctx->bad_generation_set && ctx->bad_generation == gen) {
-		inv->cred_failure = 1;
-		invoke_fail(inv, 503, "%s", inv->cred_err);
-		return;
-	}
-	if (!inv->parked_once) {
-		credstore_request_refresh();
-		inv->park_generation = gen;
-		inv->parked_once = 1;
-		/* Not the message: the credentials agent logs that. */
-		log_debug("invoke: no usable credentials yet; waiting for a refresh");
-	}
-	invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
+	credstore_request_refresh();
 }
 
-/* Sign and send one attempt. */
-static void
-invoke_send(struct invoke *inv)
+static uint64_t
+invoke_creds_generation(void *arg)
 {
-	struct invoke_ctx *ctx = inv->ctx;
-	struct aws_creds creds;
-	struct sigv4_input in;
-	struct sigv4_output out;
-	struct kvlist h = KVLIST_INIT;
-	char err[512], *line;
-	double left = invoke_remaining(inv);
-	long timeout_ms, connect_ms;
-	size_t i;
-
-	memset(&creds, 0, sizeof creds);
-	if (credstore_get(&creds, inv->cred_err, sizeof inv->cred_err) != 0) {
-		creds_clear(&creds);
-		invoke_park(inv);
-		return;
-	}
-
-	kvlist_add(&h, "Host", inv->host);
-	kvlist_add(&h, "Content-Type", "application/json");
-	kvlist_add(&h, "X-Amz-Invocation-Type", "RequestResponse");
-	memset(&in, 0, sizeof in);
-	memset(&out, 0, sizeof out);
-	in.method = "POST";
-	in.path = inv->path;
-	in.headers = &h;
-	in.body = inv->payload;
-	in.body_len = inv->payload_len;
-	in.region = inv->region;
-	in.service = "lambda";
-	in.when = time(NULL) + ctx->skew;
-	if (sigv4_sign(&creds, &in, &out, err, sizeof err) != 0) {
-		creds_clear(&creds);
-		kvlist_free(&h);
-		invoke_fail(inv, 502, "cannot sign the Lambda request: %s", err);
-		return;
-	}
-	sigv4_apply(&creds, &out, &h);
-	sigv4_output_free(&out);
-	creds_clear(&creds);
-
-	/* No "Expect: 100-continue" round trip, no default Accept. */
-	kvlist_add(&h, "Expect", "");
-	kvlist_add(&h, "Accept", "");
-	for (i = 0; i < h.n; i++) {
-		if (h.v[i].value[0] == '\0')
-			xasprintf(&line, "%s:", h.v[i].name);
-		else
-			xasprintf(&line, "%s: %s", h.v[i].name, h.v[i].value);
-		inv->hdrs = curl_slist_append(inv->hdrs, line);
-		xfree_secret(line);
-	}
-	/* The list held the signature and the session token. */
-	for (i = 0; i < h.n; i++) {
-		explicit_bzero(h.v[i].value, strlen(h.v[i].value));
-	}
-	kvlist_free(&h);
-
-	inv->easy = invoke_easy_get(ctx);
-	inv->body = evbuffer_new();
-	if (inv->easy == NULL || inv->body == NULL || inv->hdrs == NULL) {
-		invoke_attempt_clear(inv);
-		invoke_fail(inv, 502, "cannot start the Lambda request (out of resources)");
-		return;
-	}
-	timeout_ms = (long)(left * 1000);
-	if (timeout_ms < 1)
-		timeout_ms = 1;
-	connect_ms = (long)(ctx->connect_timeout * 1000);
-	if (connect_ms <= 0 || connect_ms > timeout_ms)
-		connect_ms = timeout_ms;
-
-	awsenv_curl_setup(inv->easy, ctx->egress_proxy);
-	curl_easy_setopt(inv->easy, CURLOPT_URL, inv->url);
-	curl_easy_setopt(inv->easy, CURLOPT_POST, 1L);
-	/* The body through callbacks, not CURLOPT_POSTFIELDS, to decide
-	 * about libcurl's own resends (invoke_seek_cb). */
-	curl_easy_setopt(inv->easy, CURLOPT_READFUNCTION, invoke_read_cb);
-	curl_easy_setopt(inv->easy, CURLOPT_READDATA, inv);
-	curl_easy_setopt(inv->easy, CURLOPT_SEEKFUNCTION, invoke_seek_cb);
-	curl_easy_setopt(inv->easy, CURLOPT_SEEKDATA, inv);
-	curl_easy_setopt(inv->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)inv->payload_len);
-	curl_easy_setopt(inv->easy, CURLOPT_HTTPHEADER, inv->hdrs);
-	curl_easy_setopt(inv->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(inv->easy, CURLOPT_HEADERFUNCTION, invoke_header_cb);
-	curl_easy_setopt(inv->easy, CURLOPT_HEADERDATA, inv);
-	curl_easy_setopt(inv->easy, CURLOPT_WRITEFUNCTION, invoke_write_cb);
-	curl_easy_setopt(inv->easy, CURLOPT_WRITEDATA, inv);
-	curl_easy_setopt(inv->easy, CURLOPT_ERRORBUFFER, inv->curl_err);
-	curl_easy_setopt(inv->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(inv->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(inv->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(inv->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(inv->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	inv->curl_err[0] = '\0';
-	inv->request_id[0] = '\0';
-	if (curlev_add(ctx->cev, inv->easy, invoke_done, inv) != 0) {
-		invoke_attempt_clear(inv);
-		invoke_fail(inv, 502, "cannot start the Lambda request (libcurl refused it)");
-		return;
-	}
-	inv->state = INVOKE_RUNNING;
-	inv->sent++;
+	return credstore_generation();
 }
 
-/* Timer: start (or resume) the invocation. */
-static void
-invoke_step(evutil_socket_t fd, short what, void *arg)
+static int
+invoke_region(void *arg, char *buf, size_t len, char *err, size_t errlen)
 {
-	struct invoke *inv = arg;
-	char err[384];
+	const char *r = credstore_region(buf, len, err, errlen);
 
-	if (inv->state == INVOKE_PARKED) {
-		if (credstore_generation() == inv->park_generation) {
-			if (invoke_remaining(inv) <= 0) {
-				inv->cred_failure = 1;
-				invoke_fail(inv, 503, "no usable AWS credentials within %.1f s: %s",
-				            inv->ctx->budget, inv->cred_err);
-				return;
-			}
-			invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
-			return;
-		}
-		/* A new generation: try it (invoke_park() decides if it failed). */
-	}
-	if (invoke_remaining(inv) <= 0) {
-		if (inv->last_fail != FAIL_NONE)
-			invoke_give_up(inv);
-		else
-			invoke_fail(inv, 504, "the Lambda invocation timed out after %.1f s",
-			            inv->ctx->budget);
-		return;
-	}
-	if (inv->url == NULL && invoke_prepare_target(inv, err, sizeof err) != 0) {
-		invoke_fail(inv, 503, "%s", err);
-		return;
-	}
-	invoke_send(inv);
+	if (r == NULL)
+		return -1;
+	if (r != buf)
+		snprintf(buf, len, "%s", r);
+	return 0;
 }
 
-struct invoke_ctx *
-invoke_ctx_new(struct event_base *base, const struct invoke_options *o)
+static void
+invoke_log(enum ssp_log_level level, const char *msg, void *arg)
 {
-	struct invoke_ctx *ctx;
-
-	ctx = xcalloc(1, sizeof *ctx);
-	ctx->base = base;
-	ctx->cev = curlev_new(base, o->max_connections);
-	if (ctx->cev == NULL) {
-		free(ctx);
-		return NULL;
+	switch (level) {
+	case SSP_LOG_ERROR:
+		log_error("%s", msg);
+		break;
+	case SSP_LOG_WARN:
+		log_warn("%s", msg);
+		break;
+	case SSP_LOG_INFO:
+		log_info("%s", msg);
+		break;
+	default:
+		log_debug("%s", msg);
+		break;
 	}
-	ctx->function_name = xstrdup(o->function_name ? o->function_name : "");
-	ctx->egress_proxy = o->egress_proxy ? xstrdup(o->egress_proxy) : NULL;
-	ctx->connect_timeout = o->connect_timeout;
-	ctx->budget = o->budget > 0 ? o->budget : 30;
-	ctx->attempts = o->attempts > 0 ? o->attempts : 1;
-	ctx->backoff_base = o->backoff_base > 0 ? o->backoff_base : 0.05;
-	ctx->backoff_cap = o->backoff_cap >= ctx->backoff_base ? o->backoff_cap : ctx->backoff_base;
-	TAILQ_INIT(&ctx->calls);
-	return ctx;
+}
+
+ssp_client *
+invoke_client_new(const struct config *cfg, char *err, size_t errlen)
+{
+	static const enum ssp_log_level levels[] = {SSP_LOG_ERROR, SSP_LOG_WARN, SSP_LOG_INFO,
+	                                            SSP_LOG_DEBUG};
+	ssp_options *o = ssp_options_new();
+	ssp_client *c;
+
+	ssp_options_set_function(o, cfg->function_name);
+	ssp_options_set_egress_proxy(o, cfg->egress_proxy);
+	/* Checked by the configuration: positive, attempts >= 1. */
+	ssp_options_set_timeouts(o, cfg->timeouts.connect > 0 ? cfg->timeouts.connect : 0,
+	                         cfg->timeouts.invoke > 0 ? cfg->timeouts.invoke : 30);
+	ssp_options_set_retry(o, cfg->retry.attempts > 0 ? cfg->retry.attempts : 1,
+	                      cfg->retry.base > 0 ? cfg->retry.base : 0.05,
+	                      cfg->retry.cap >= cfg->retry.base ? cfg->retry.cap : cfg->retry.base);
+	/* Every invocation in flight needs its own HTTP/1.1 connection. */
+	ssp_options_set_max_connections(o, cfg->limits.max_inflight > 0 ? cfg->limits.max_inflight
+	                                                                : 0);
+	ssp_options_set_log(o, levels[log_get_level()], invoke_log, NULL);
+	/* The region comes from the agent too (it knows the configuration's,
+	 * the ARN's and instance metadata's). */
+	ssp_options_set_credentials_provider(o, invoke_creds_get, invoke_creds_refresh,
+	                                     invoke_creds_generation, invoke_region, NULL);
+	c = ssp_client_new(o, err, errlen);
+	ssp_options_free(o);
+	return c;
 }
 
 void
-invoke_ctx_free(struct invoke_ctx *ctx)
+invoke_result_from(const ssp_response *resp, const ssp_error *e, struct invoke_result *r)
 {
-	struct invoke *inv;
-
-	if (ctx == NULL)
+	memset(r, 0, sizeof *r);
+	if (resp != NULL) {
+		r->status = 200;
+		r->payload = ssp_response_body(resp, &r->payload_len);
+		r->request_id = ssp_response_request_id(resp);
 		return;
-	while ((inv = TAILQ_FIRST(&ctx->calls)) != NULL)
-		invoke_free(inv);
-	curlev_free(ctx->cev);
-	while (ctx->npool > 0)
-		curl_easy_cleanup(ctx->pool[--ctx->npool]);
-	free(ctx->function_name);
-	free(ctx->egress_proxy);
-	free(ctx);
-}
-
-unsigned
-invoke_inflight(const struct invoke_ctx *ctx)
-{
-	return ctx->ncalls;
-}
-
-struct invoke *
-invoke_start(struct invoke_ctx *ctx, const char *method, char *payload, size_t len,
-             invoke_done_cb cb, void *arg)
-{
-	struct invoke *inv;
-	struct timespec now;
-	double b = ctx->budget;
-
-	inv = xcalloc(1, sizeof *inv);
-	inv->ctx = ctx;
-	inv->payload = payload;
-	inv->payload_len = len;
-	inv->idempotent = http_method_idempotent(method);
-	snprintf(inv->method, sizeof inv->method, "%s", method);
-	inv->cb = cb;
-	inv->arg = arg;
-	kvlist_init(&inv->resp_headers);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	inv->deadline.tv_sec = now.tv_sec + (time_t)b;
-	inv->deadline.tv_nsec = now.tv_nsec + (long)((b - (double)(time_t)b) * 1e9);
-	if (inv->deadline.tv_nsec >= 1000000000L) {
-		inv->deadline.tv_sec++;
-		inv->deadline.tv_nsec -= 1000000000L;
 	}
-	inv->timer = evtimer_new(ctx->base, invoke_step, inv);
-	TAILQ_INSERT_TAIL(&ctx->calls, inv, entry);
-	ctx->ncalls++;
-	/* Start from the loop so that the callback never runs inside us. */
-	invoke_timer_in(inv, 0, INVOKE_STEP);
-	return inv;
-}
-
-void
-invoke_cancel(struct invoke *inv)
-{
-	if (inv != NULL)
-		invoke_free(inv);
+	r->status = ssp_error_status(e);
+	r->message = ssp_error_message(e);
+	r->request_id = ssp_error_request_id(e);
+	r->function_error = ssp_error_function_error(e);
+	r->attempts = ssp_error_attempts(e);
+	r->credentials = ssp_error_kind(e) == SSP_ERR_CREDENTIALS;
 }

@@ -1,36 +1,22 @@
 /*
- * invoke.h: the Lambda Invoke client of a worker. It signs
- * POST /2015-03-31/functions/{name}/invocations with SigV4 (credentials,
- * region from credstore.h), sends it through the worker's libcurl multi
- * handle (curlev.h, keep-alive reuse), retries what may be retried within
- * one time budget (throttling always; 5xx and broken connections only for
- * idempotent client methods, since the function may have run), corrects a
- * skewed clock from the response's Date header, and reports one outcome per
- * invocation. Nothing here blocks: back-off and waiting for fresh
- * credentials are evtimers.
+ * invoke.h: the daemon's side of libssm-sign-proxy (ssm-sign-proxy.h). A
+ * worker's client is made from the configuration, with its credentials and
+ * region from the credentials agent (credstore.h) and its log lines in
+ * log.c; the outcome of every invocation reaches proxy.c as a struct
+ * invoke_result, whether Lambda (through the library's asynchronous calls)
+ * or the local function (localfn.h) answered.
  */
 #ifndef SSP_INVOKE_H
 #define SSP_INVOKE_H
 
 #include <stddef.h>
 
-struct event_base;
-struct invoke_ctx;
-struct invoke;
+#include "ssm-sign-proxy.h"
+
+struct config;
 
 /* Largest synchronous Invoke payload Lambda accepts (6 MB). */
-#define INVOKE_MAX_PAYLOAD 6291456
-
-struct invoke_options {
-	const char *function_name; /* name, name:alias, partial or full ARN */
-	const char *egress_proxy;  /* proxy URL for the Lambda calls, or NULL */
-	double connect_timeout;    /* seconds, per attempt */
-	double budget;             /* seconds for the whole invocation, retries included */
-	int attempts;              /* attempts for a retryable failure (>= 1) */
-	double backoff_base;       /* seconds: first back-off ceiling */
-	double backoff_cap;        /* seconds: largest back-off ceiling */
-	long max_connections;      /* connections to the endpoint at once (0: no cap) */
-};
+#define INVOKE_MAX_PAYLOAD SSP_MAX_PAYLOAD
 
 struct invoke_result {
 	/* 200 when payload holds the function's response; otherwise the
@@ -52,26 +38,14 @@ struct invoke_result {
 	int credentials;
 };
 
-/* Called once per invocation (never from inside invoke_start()); the
- * result and its strings are valid during the call only. The invocation is
- * freed when the callback returns: do not cancel it from there. */
+/* Called once per invocation; the result and its strings are valid during
+ * the call only. */
 typedef void (*invoke_done_cb)(const struct invoke_result *, void *arg);
 
-/* A client on base; options are copied. NULL when libcurl refuses. */
-struct invoke_ctx *invoke_ctx_new(struct event_base *, const struct invoke_options *);
-/* Cancel what is in flight (no callbacks) and free. */
-void invoke_ctx_free(struct invoke_ctx *);
-/* Invocations started and not finished. */
-unsigned invoke_inflight(const struct invoke_ctx *);
-
-/*
- * Invoke the function with payload (the ALB event; the invocation takes
- * ownership of the malloc'd buffer). method is the client's HTTP method: it
- * decides whether a 5xx or a broken connection may be retried.
- */
-struct invoke *invoke_start(struct invoke_ctx *, const char *method, char *payload, size_t len,
-                            invoke_done_cb, void *arg);
-/* Abandon an invocation (the client went away); its callback is not called. */
-void invoke_cancel(struct invoke *);
+/* The worker's Lambda client for cfg: NULL with err when the library
+ * refuses the options. */
+ssp_client *invoke_client_new(const struct config *cfg, char *err, size_t errlen);
+/* A library outcome as an invoke_result (pointing into resp or err). */
+void invoke_result_from(const ssp_response *, const ssp_error *, struct invoke_result *);
 
 #endif

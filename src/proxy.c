@@ -52,7 +52,7 @@ struct proxy_req {
 	TAILQ_ENTRY(proxy_req) entry;
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
-	struct invoke *inv;
+	ssp_call *inv;
 	struct localfn_call *lcall; /* local_function mode instead of inv */
 	struct event *watch;        /* EOF from the client while we wait */
 	const char *method;
@@ -68,7 +68,8 @@ static struct {
 	struct event_base *base;
 	struct evhttp *http;
 	const struct config *cfg;
-	struct invoke_ctx *invoke;
+	ssp_client *client;          /* libssm-sign-proxy's, for Lambda */
+	ssp_loop *invoke;            /* the client on this worker's loop */
 	struct localfn_ctx *localfn; /* local_function mode: used instead of invoke */
 	TAILQ_HEAD(, proxy_req) reqs;
 	unsigned nreqs;
@@ -333,7 +334,7 @@ proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
 
 	log_debug("client %s went away; abandoning %s %s", pr->client, pr->method, pr->host);
 	if (pr->inv != NULL)
-		invoke_cancel(pr->inv);
+		ssp_cancel(pr->inv);
 	if (pr->lcall != NULL)
 		localfn_cancel(pr->lcall);
 	/* 499, as nginx says: the client closed the connection. */
@@ -496,6 +497,16 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 	proxy_req_free(pr);
 }
 
+/* libssm-sign-proxy: the invocation ended. */
+static void
+proxy_ssp_done(const ssp_response *resp, const ssp_error *e, void *arg)
+{
+	struct invoke_result r;
+
+	invoke_result_from(resp, e, &r);
+	proxy_invoke_done(&r, arg);
+}
+
 /* Fill the event's request part from the client's request. */
 static void
 proxy_build_request(struct evhttp_request *req, const char *method, const char *host,
@@ -654,7 +665,7 @@ proxy_forward(struct proxy_req *pr)
 	if (cfg->limits.max_inflight > 0 &&
 	    (proxy.localfn != NULL
 	         ? localfn_inflight(proxy.localfn)
-	         : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight) {
+	         : ssp_loop_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight) {
 		proxy_req_unwatch(pr);
 		bytes = proxy_send_error(req, 503, 0,
 		                         "too many requests in flight (limits.max_inflight is %d); "
@@ -694,7 +705,8 @@ proxy_forward(struct proxy_req *pr)
 		pr->lcall =
 		    localfn_start(proxy.localfn, pr->method, event, len, proxy_invoke_done, pr);
 	else
-		pr->inv = invoke_start(proxy.invoke, pr->method, event, len, proxy_invoke_done, pr);
+		pr->inv = ssp_invoke_start(proxy.invoke, pr->method, event, len, free,
+		                           proxy_ssp_done, pr);
 }
 
 /* cache.c: the fill this request waited for ended. */
@@ -845,7 +857,6 @@ out:
 int
 proxy_init(struct event_base *base, struct evhttp *http, const struct config *cfg)
 {
-	struct invoke_options o;
 	struct localfn_options lo;
 	struct timeval tv;
 	char err[512];
@@ -880,19 +891,16 @@ proxy_init(struct event_base *base, struct evhttp *http, const struct config *cf
 		}
 		goto server;
 	}
-	memset(&o, 0, sizeof o);
-	o.function_name = cfg->function_name;
-	o.egress_proxy = cfg->egress_proxy;
-	o.connect_timeout = cfg->timeouts.connect;
-	o.budget = cfg->timeouts.invoke;
-	o.attempts = cfg->retry.attempts;
-	o.backoff_base = cfg->retry.base;
-	o.backoff_cap = cfg->retry.cap;
-	/* Every invocation in flight needs its own HTTP/1.1 connection. */
-	o.max_connections = cfg->limits.max_inflight > 0 ? cfg->limits.max_inflight : 0;
-	proxy.invoke = invoke_ctx_new(base, &o);
+	/* Without a function, proxy_request() answers 503 saying so. */
+	if (cfg->function_name == NULL || *cfg->function_name == '\0')
+		goto server;
+	proxy.client = invoke_client_new(cfg, err, sizeof err);
+	proxy.invoke = proxy.client != NULL ? ssp_loop_new(proxy.client, base) : NULL;
 	if (proxy.invoke == NULL) {
-		log_error("cannot create the Lambda client (libcurl multi handle)");
+		log_error("cannot create the Lambda client: %s",
+		          proxy.client != NULL ? "libcurl multi handle" : err);
+		ssp_client_free(proxy.client);
+		proxy.client = NULL;
 		return -1;
 	}
 server:
@@ -942,7 +950,7 @@ proxy_free(void)
 	/* Whatever is still waiting gets a clear answer rather than a reset. */
 	while ((pr = TAILQ_FIRST(&proxy.reqs)) != NULL) {
 		if (pr->inv != NULL)
-			invoke_cancel(pr->inv);
+			ssp_cancel(pr->inv);
 		pr->inv = NULL;
 		if (pr->lcall != NULL)
 			localfn_cancel(pr->lcall);
@@ -952,8 +960,10 @@ proxy_free(void)
 		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL);
 		proxy_req_free(pr);
 	}
-	invoke_ctx_free(proxy.invoke);
+	ssp_loop_free(proxy.invoke);
 	proxy.invoke = NULL;
+	ssp_client_free(proxy.client);
+	proxy.client = NULL;
 	localfn_ctx_free(proxy.localfn);
 	proxy.localfn = NULL;
 	proxy.ready = 0;

@@ -12,7 +12,6 @@
 #include <event2/event.h>
 
 #include "curlev.h"
-#include "log.h"
 #include "xmalloc.h"
 
 struct curlev_xfer {
@@ -106,10 +105,9 @@ curlev_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socke
 			event_free(cs->ev);
 	}
 	cs->ev = event_new(cev->base, s, kind, curlev_sock_event, cev);
-	if (cs->ev == NULL || event_add(cs->ev, NULL) == -1) {
-		log_error("curlev: cannot watch socket %d", (int)s);
+	/* -1 makes libcurl fail the transfer, which says why. */
+	if (cs->ev == NULL || event_add(cs->ev, NULL) == -1)
 		return -1;
-	}
 	return 0;
 }
 

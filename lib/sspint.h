@@ -1,0 +1,111 @@
+/*
+ * sspint.h: what the library's modules share and its users never see: the
+ * public objects' insides, the client's shared state (behind its mutex),
+ * the credentials dispatch (the caller's callbacks or the in-process
+ * provider chain of credprov.c) and the log callback.
+ */
+#ifndef SSP_SSPINT_H
+#define SSP_SSPINT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "creds.h"
+#include "kvlist.h"
+#include "ssm-sign-proxy.h"
+
+struct credprov;
+
+struct ssp_options {
+	char *function;
+	char *region;
+	char *endpoint;
+	char *egress_proxy;
+	char *ca_bundle;
+	double connect_timeout;
+	double budget;
+	int attempts;
+	double backoff_base;
+	double backoff_cap;
+	long max_connections;
+	enum ssp_log_level log_level;
+	ssp_log_fn log_fn;
+	void *log_arg;
+	ssp_credentials_fn cred_get;
+	ssp_refresh_fn cred_refresh;
+	ssp_generation_fn cred_generation;
+	ssp_region_fn cred_region;
+	void *cred_arg;
+};
+
+struct ssp_credentials {
+	struct aws_creds c;
+};
+
+struct ssp_client {
+	struct ssp_options o; /* a deep copy */
+	char hostname[256];   /* requestContext.instance.hostname of events */
+	struct credprov *prov; /* when the caller gives no credentials callbacks */
+
+	pthread_mutex_t mu; /* guards what follows */
+	/* Seconds to add to our clock when signing, learnt from a
+	 * signature-expired answer's Date header. */
+	time_t skew;
+	/* A credentials generation known to be unusable: calls fail at once
+	 * instead of waiting out the budget, until the generation moves. */
+	uint64_t bad_generation;
+	int bad_generation_set;
+	/* Idle loops of the blocking calls (each with its connections). */
+	struct blocker *idle;
+};
+
+struct ssp_request {
+	char *method;
+	char *url;
+	struct kvlist headers;
+	unsigned char *body;
+	size_t body_len;
+};
+
+struct ssp_response {
+	int status;
+	struct kvlist headers;
+	unsigned char *body;
+	size_t body_len;
+	char *request_id;
+};
+
+struct ssp_error {
+	enum ssp_error_kind kind;
+	int status;
+	char *message;
+	char *request_id;
+	char *function_error;
+	unsigned attempts;
+};
+
+void client_log(const struct ssp_client *, enum ssp_log_level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int client_log_enabled(const struct ssp_client *, enum ssp_log_level);
+
+/* Credentials and region for a call, from the caller's callbacks or the
+ * in-process chain. All thread-safe and non-blocking. */
+int client_creds_get(struct ssp_client *, struct aws_creds *out, char *err, size_t errlen);
+void client_creds_refresh(struct ssp_client *);
+uint64_t client_creds_generation(struct ssp_client *);
+int client_region(struct ssp_client *, char *buf, size_t len, char *err, size_t errlen);
+
+/* api.c: free the blocking calls' idle loops (ssp_client_free()). */
+void client_blockers_free(struct ssp_client *);
+
+/* credprov.c: the provider chain in a thread of its own, refreshed ahead
+ * of expiry, pokes coalesced. Started on first use. */
+struct credprov *credprov_new(struct ssp_client *);
+void credprov_free(struct credprov *);
+int credprov_get(struct credprov *, struct aws_creds *out, char *err, size_t errlen);
+void credprov_refresh(struct credprov *);
+uint64_t credprov_generation(struct credprov *);
+int credprov_region(struct credprov *, char *buf, size_t len, char *err, size_t errlen);
+
+#endif
