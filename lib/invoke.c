@@ -528,7 +528,7 @@ invoke_is_skew_error(const char *type, const char *msg)
 static void
 invoke_function_error(struct invoke *inv, const char *kind, const char *body, size_t len)
 {
-	char type[128], msg[512];
+	char type[128], msg[512], text[768];
 	json_t *root, *v;
 
 	type[0] = msg[0] = '\0';
@@ -543,8 +543,9 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 	client_log(inv->ctx->client, SSP_LOG_ERROR, "function %s failed (%s, request %s): %s: %s", inv->ctx->o->function, kind,
 	          inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
 	          msg[0] ? msg : "-");
-	invoke_fail(inv, SSP_ERR_FUNCTION, 502, "the function failed (%s): %s%s%s", kind, type[0] ? type : "error",
-	            msg[0] ? ": " : "", msg);
+	snprintf(text, sizeof text, "the function failed (%s): %s%s%s", kind,
+	         type[0] ? type : "error", msg[0] ? ": " : "", msg);
+	invoke_finish(inv, 502, SSP_ERR_FUNCTION, text, NULL, 0, kind);
 }
 
 /* curlev: an attempt ended. */
