@@ -281,7 +281,8 @@ http_split_query(const char *q, struct kvlist *out)
 		if (end > q) {
 			eq = memchr(q, '=', (size_t)(end - q));
 			if (eq != NULL)
-				kvlist_addn(out, q, (size_t)(eq - q), eq + 1, (size_t)(end - eq - 1));
+				kvlist_addn(out, q, (size_t)(eq - q), eq + 1,
+				            (size_t)(end - eq - 1));
 			else
 				kvlist_addn(out, q, (size_t)(end - q), "", 0);
 		}

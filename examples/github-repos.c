@@ -30,7 +30,7 @@ struct transport {
 
 static int
 via_lambda(struct transport *t, const char *method, const char *url, const char *accept,
-         long *status, char **body, size_t *len)
+           long *status, char **body, size_t *len)
 {
 	ssp_request *req = ssp_request_new(method, url);
 	ssp_response *resp;
@@ -80,8 +80,8 @@ curl_write(char *data, size_t size, size_t n, void *arg)
 }
 
 static int
-via_curl(struct transport *t, const char *method, const char *url, const char *accept,
-          long *status, char **body, size_t *len)
+via_curl(struct transport *t, const char *method, const char *url, const char *accept, long *status,
+         char **body, size_t *len)
 {
 	CURL *easy = t->impl;
 	struct curl_slist *h = NULL;

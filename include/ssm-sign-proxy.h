@@ -53,16 +53,16 @@ typedef struct ssp_credentials ssp_credentials;
 /* What went wrong. ssp_error_status() gives the HTTP status the daemon
  * answers its clients with for each. */
 enum ssp_error_kind {
-	SSP_ERR_INVALID = 1,  /* 400: a request the library cannot send (bad URL) */
-	SSP_ERR_TOO_LARGE,    /* 413: the event would exceed SSP_MAX_PAYLOAD */
-	SSP_ERR_FUNCTION,     /* 502: the function failed or answered nonsense */
-	SSP_ERR_LAMBDA,       /* 502: Lambda refused the call or failed */
-	SSP_ERR_UNREACHABLE,  /* 502: no connection to the Lambda endpoint */
-	SSP_ERR_THROTTLED,    /* 503: throttled past the retry budget */
-	SSP_ERR_CREDENTIALS,  /* 503: no usable AWS credentials */
-	SSP_ERR_CONFIG,       /* 503: no region, no endpoint, no function name */
-	SSP_ERR_TIMEOUT,      /* 504: the budget ran out */
-	SSP_ERR_RESOURCES,    /* 502: out of resources (libcurl refused) */
+	SSP_ERR_INVALID = 1, /* 400: a request the library cannot send (bad URL) */
+	SSP_ERR_TOO_LARGE,   /* 413: the event would exceed SSP_MAX_PAYLOAD */
+	SSP_ERR_FUNCTION,    /* 502: the function failed or answered nonsense */
+	SSP_ERR_LAMBDA,      /* 502: Lambda refused the call or failed */
+	SSP_ERR_UNREACHABLE, /* 502: no connection to the Lambda endpoint */
+	SSP_ERR_THROTTLED,   /* 503: throttled past the retry budget */
+	SSP_ERR_CREDENTIALS, /* 503: no usable AWS credentials */
+	SSP_ERR_CONFIG,      /* 503: no region, no endpoint, no function name */
+	SSP_ERR_TIMEOUT,     /* 504: the budget ran out */
+	SSP_ERR_RESOURCES,   /* 502: out of resources (libcurl refused) */
 };
 
 /* Log levels of the log callback. */
@@ -138,9 +138,8 @@ int ssp_options_set_credentials_provider(ssp_options *, ssp_credentials_fn get,
                                          ssp_region_fn region, void *arg);
 /* For a credentials callback: the values are copied. token may be NULL;
  * expiration is seconds since the epoch, 0 when they do not expire. */
-int ssp_credentials_set(ssp_credentials *, const char *access_key_id,
-                        const char *secret_access_key, const char *session_token,
-                        int64_t expiration);
+int ssp_credentials_set(ssp_credentials *, const char *access_key_id, const char *secret_access_key,
+                        const char *session_token, int64_t expiration);
 
 /* --- client --------------------------------------------------------------- */
 

@@ -440,7 +440,8 @@ api_start(ssp_loop *l, const ssp_request *req, ssp_done_fn cb, api_owned_fn owne
 		         "request too large: the Lambda event would be %zu bytes, more than the %d "
 		         "bytes a synchronous invoke accepts",
 		         len, SSP_MAX_PAYLOAD);
-		call->inv = invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_done, call);
+		call->inv =
+		    invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_done, call);
 		return call;
 	}
 	call->inv = invoke_start(l->ctx, req->method, event, len, free, api_done, call);
@@ -473,7 +474,8 @@ ssp_invoke_start(ssp_loop *l, const char *method, void *payload, size_t len,
 		         "payload too large: %zu bytes, more than the %d bytes a synchronous "
 		         "invoke accepts",
 		         len, SSP_MAX_PAYLOAD);
-		call->inv = invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_done, call);
+		call->inv =
+		    invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_done, call);
 		return call;
 	}
 	call->inv = invoke_start(l->ctx, method, p, len, free_fn, api_done, call);
@@ -531,8 +533,9 @@ ssp_roundtrip(ssp_client *c, const ssp_request *req, ssp_response **response, ss
 				event_base_free(b->base);
 			free(b);
 			if (error != NULL)
-				*error = api_error(SSP_ERR_RESOURCES, 502,
-				                   "cannot set up an event loop for the call", NULL);
+				*error =
+				    api_error(SSP_ERR_RESOURCES, 502,
+				              "cannot set up an event loop for the call", NULL);
 			return -1;
 		}
 	}

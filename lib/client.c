@@ -157,9 +157,8 @@ ssp_options_set_log(ssp_options *o, enum ssp_log_level level, ssp_log_fn fn, voi
 }
 
 int
-ssp_options_set_credentials_provider(ssp_options *o, ssp_credentials_fn get,
-                                     ssp_refresh_fn refresh, ssp_generation_fn generation,
-                                     ssp_region_fn region, void *arg)
+ssp_options_set_credentials_provider(ssp_options *o, ssp_credentials_fn get, ssp_refresh_fn refresh,
+                                     ssp_generation_fn generation, ssp_region_fn region, void *arg)
 {
 	if (get == NULL || refresh == NULL || generation == NULL)
 		return -1;
@@ -188,7 +187,8 @@ ssp_client_new(const ssp_options *o, char *err, size_t errlen)
 	ssp_client *c;
 
 	if (o == NULL || o->function == NULL) {
-		snprintf(err, errlen, "no Lambda function: set one with ssp_options_set_function()");
+		snprintf(err, errlen,
+		         "no Lambda function: set one with ssp_options_set_function()");
 		return NULL;
 	}
 	c = xcalloc(1, sizeof *c);
@@ -246,15 +246,15 @@ client_creds_get(struct ssp_client *c, struct aws_creds *out, char *err, size_t 
 	if (c->prov != NULL)
 		return credprov_get(c->prov, out, err, errlen);
 	memset(&sc, 0, sizeof sc);
-	if (c->o.cred_get(c->o.cred_arg, &sc, err, errlen) != 0 ||
-	    sc.c.access_key_id == NULL) {
+	if (c->o.cred_get(c->o.cred_arg, &sc, err, errlen) != 0 || sc.c.access_key_id == NULL) {
 		creds_clear(&sc.c);
 		if (err != NULL && errlen > 0 && err[0] == '\0')
 			snprintf(err, errlen, "no AWS credentials from the caller's provider");
 		return -1;
 	}
 	if (sc.c.expiration != 0 && sc.c.expiration <= time(NULL)) {
-		snprintf(err, errlen, "the AWS credentials from the caller's provider have expired");
+		snprintf(err, errlen,
+		         "the AWS credentials from the caller's provider have expired");
 		creds_clear(&sc.c);
 		return -1;
 	}

@@ -268,7 +268,8 @@ credprov_region(struct credprov *p, char *buf, size_t len, char *err, size_t err
 		snprintf(err, errlen,
 		         "no AWS region: set one with ssp_options_set_region(), AWS_REGION or "
 		         "AWS_DEFAULT_REGION, or use a full function ARN (%s)",
-		         p->region_err[0] ? p->region_err : "instance metadata has not answered yet");
+		         p->region_err[0] ? p->region_err
+		                          : "instance metadata has not answered yet");
 		rc = -1;
 	}
 	pthread_mutex_unlock(&p->mu);

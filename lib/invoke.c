@@ -314,11 +314,12 @@ invoke_give_up(struct invoke *inv)
 		            inv->last_msg, inv->sent);
 		break;
 	case FAIL_UNREACHABLE:
-		invoke_fail(inv, SSP_ERR_UNREACHABLE, 502, "cannot reach the Lambda endpoint: %s", inv->last_msg);
+		invoke_fail(inv, SSP_ERR_UNREACHABLE, 502, "cannot reach the Lambda endpoint: %s",
+		            inv->last_msg);
 		break;
 	case FAIL_BROKEN:
-		invoke_fail(inv, SSP_ERR_UNREACHABLE, 502, "the connection to the Lambda endpoint failed: %s",
-		            inv->last_msg);
+		invoke_fail(inv, SSP_ERR_UNREACHABLE, 502,
+		            "the connection to the Lambda endpoint failed: %s", inv->last_msg);
 		break;
 	case FAIL_SERVER:
 	case FAIL_NONE:
@@ -370,8 +371,9 @@ invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
 		invoke_give_up(inv);
 		return;
 	}
-	client_log(ctx->client, SSP_LOG_DEBUG, "invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
-	          delay * 1000);
+	client_log(ctx->client, SSP_LOG_DEBUG,
+	           "invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
+	           delay * 1000);
 	invoke_timer_in(inv, delay, INVOKE_BACKOFF);
 }
 
@@ -540,9 +542,9 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 			invoke_clean_copy(msg, sizeof msg, json_string_value(v));
 		json_decref(root);
 	}
-	client_log(inv->ctx->client, SSP_LOG_ERROR, "function %s failed (%s, request %s): %s: %s", inv->ctx->o->function, kind,
-	          inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
-	          msg[0] ? msg : "-");
+	client_log(inv->ctx->client, SSP_LOG_ERROR, "function %s failed (%s, request %s): %s: %s",
+	           inv->ctx->o->function, kind, inv->request_id[0] ? inv->request_id : "-",
+	           type[0] ? type : "-", msg[0] ? msg : "-");
 	snprintf(text, sizeof text, "the function failed (%s): %s%s%s", kind,
 	         type[0] ? type : "error", msg[0] ? ": " : "", msg);
 	invoke_finish(inv, 502, SSP_ERR_FUNCTION, text, NULL, 0, kind);
@@ -648,8 +650,9 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 
 	invoke_api_error(inv, body, len, type, sizeof type, msg, sizeof msg);
 	snprintf(inv->last_msg, sizeof inv->last_msg, "%s%s%s", type, msg[0] ? ": " : "", msg);
-	client_log(ctx->client, SSP_LOG_DEBUG, "lambda invoke: HTTP %ld %s (request %s, attempt %u)", status, inv->last_msg,
-	          inv->request_id[0] ? inv->request_id : "-", inv->sent);
+	client_log(ctx->client, SSP_LOG_DEBUG,
+	           "lambda invoke: HTTP %ld %s (request %s, attempt %u)", status, inv->last_msg,
+	           inv->request_id[0] ? inv->request_id : "-", inv->sent);
 
 	if (status == 403 && !inv->skew_retried && invoke_is_skew_error(type, msg) &&
 	    (v = kvlist_get(&inv->resp_headers, "Date")) != NULL &&
@@ -662,7 +665,8 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 		pthread_mutex_unlock(&ctx->client->mu);
 		inv->skew_retried = 1;
 		client_log(ctx->client, SSP_LOG_WARN,
-		           "clock skew: Lambda's clock is %+lds from ours; signing with it", (long)skew);
+		           "clock skew: Lambda's clock is %+lds from ours; signing with it",
+		           (long)skew);
 		invoke_attempt_clear(inv);
 		invoke_timer_in(inv, 0, INVOKE_STEP);
 		return;
@@ -794,7 +798,8 @@ invoke_park(struct invoke *inv)
 		inv->park_generation = gen;
 		inv->parked_once = 1;
 		/* Not the message: the credentials agent logs that. */
-		client_log(ctx->client, SSP_LOG_DEBUG, "invoke: no usable credentials yet; waiting for a refresh");
+		client_log(ctx->client, SSP_LOG_DEBUG,
+		           "invoke: no usable credentials yet; waiting for a refresh");
 	}
 	invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
 }
@@ -864,7 +869,8 @@ invoke_send(struct invoke *inv)
 	inv->body = evbuffer_new();
 	if (inv->easy == NULL || inv->body == NULL || inv->hdrs == NULL) {
 		invoke_attempt_clear(inv);
-		invoke_fail(inv, SSP_ERR_RESOURCES, 502, "cannot start the Lambda request (out of resources)");
+		invoke_fail(inv, SSP_ERR_RESOURCES, 502,
+		            "cannot start the Lambda request (out of resources)");
 		return;
 	}
 	timeout_ms = (long)(left * 1000);
@@ -902,7 +908,8 @@ invoke_send(struct invoke *inv)
 	inv->request_id[0] = '\0';
 	if (curlev_add(ctx->cev, inv->easy, invoke_done, inv) != 0) {
 		invoke_attempt_clear(inv);
-		invoke_fail(inv, SSP_ERR_RESOURCES, 502, "cannot start the Lambda request (libcurl refused it)");
+		invoke_fail(inv, SSP_ERR_RESOURCES, 502,
+		            "cannot start the Lambda request (libcurl refused it)");
 		return;
 	}
 	inv->state = INVOKE_RUNNING;
@@ -923,7 +930,8 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 	if (inv->state == INVOKE_PARKED) {
 		if (client_creds_generation(inv->ctx->client) == inv->park_generation) {
 			if (invoke_remaining(inv) <= 0) {
-				invoke_fail(inv, SSP_ERR_CREDENTIALS, 503, "no usable AWS credentials within %.1f s: %s",
+				invoke_fail(inv, SSP_ERR_CREDENTIALS, 503,
+				            "no usable AWS credentials within %.1f s: %s",
 				            inv->ctx->o->budget, inv->cred_err);
 				return;
 			}
@@ -936,7 +944,8 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 		if (inv->last_fail != FAIL_NONE)
 			invoke_give_up(inv);
 		else
-			invoke_fail(inv, SSP_ERR_TIMEOUT, 504, "the Lambda invocation timed out after %.1f s",
+			invoke_fail(inv, SSP_ERR_TIMEOUT, 504,
+			            "the Lambda invocation timed out after %.1f s",
 			            inv->ctx->o->budget);
 		return;
 	}

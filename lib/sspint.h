@@ -44,8 +44,8 @@ struct ssp_credentials {
 };
 
 struct ssp_client {
-	struct ssp_options o; /* a deep copy */
-	char hostname[256];   /* requestContext.instance.hostname of events */
+	struct ssp_options o;  /* a deep copy */
+	char hostname[256];    /* requestContext.instance.hostname of events */
 	struct credprov *prov; /* when the caller gives no credentials callbacks */
 
 	pthread_mutex_t mu; /* guards what follows */

@@ -233,7 +233,8 @@ main(int argc, char **argv)
 				has_type = 1;
 		/* curl's -d default. */
 		if (form && !has_type)
-			ssp_request_add_header(req, "Content-Type", "application/x-www-form-urlencoded");
+			ssp_request_add_header(req, "Content-Type",
+			                       "application/x-www-form-urlencoded");
 		ssp_request_set_body(req, data, data_len);
 	}
 

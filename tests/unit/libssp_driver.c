@@ -26,9 +26,9 @@
 
 #include "ssm-sign-proxy.h"
 
-static const char *const kinds[] = {"",        "invalid",     "too_large",   "function",
-                                    "lambda",  "unreachable", "throttled",   "credentials",
-                                    "config",  "timeout",     "resources"};
+static const char *const kinds[] = {"",       "invalid",     "too_large", "function",
+                                    "lambda", "unreachable", "throttled", "credentials",
+                                    "config", "timeout",     "resources"};
 
 static void
 log_stderr(enum ssp_log_level level, const char *msg, void *arg)
@@ -357,7 +357,8 @@ cmd_api(void)
 	json_object_set_new(out, "bad_endpoint",
 	                    json_integer(ssp_options_set_endpoint(o, "ftp://x")));
 	ssp_options_free(o);
-	json_object_set_new(out, "no_method", json_boolean(ssp_request_new("", "http://x/") == NULL));
+	json_object_set_new(out, "no_method",
+	                    json_boolean(ssp_request_new("", "http://x/") == NULL));
 	req = ssp_request_new("GET", "http://example.com/");
 	json_object_set_new(out, "header_crlf",
 	                    json_integer(ssp_request_add_header(req, "X-A", "a\r\nX-B: b")));
