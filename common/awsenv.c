@@ -4,6 +4,7 @@
  * the libcurl defaults every AWS call here uses.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -76,7 +77,9 @@ awsenv_ca_bundle(void)
 	 * found within a minute. */
 	static const char *probed;
 	static double probed_at = -1;
-	const char *v;
+	/* The library (lib/) calls this from many threads. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	const char *v, *found;
 	double now;
 	size_t i;
 
@@ -87,16 +90,19 @@ awsenv_ca_bundle(void)
 	if ((v = awsenv_get("SSL_CERT_FILE")) != NULL)
 		return v;
 	now = clock_mono();
-	if (probed_at >= 0 && now - probed_at < AWSENV_CA_PROBE_TTL)
-		return probed;
-	probed = NULL;
-	for (i = 0; i < sizeof known / sizeof known[0]; i++)
-		if (access(known[i], R_OK) == 0) {
-			probed = known[i];
-			break;
-		}
-	probed_at = now;
-	return probed;
+	pthread_mutex_lock(&lock);
+	if (probed_at < 0 || now - probed_at >= AWSENV_CA_PROBE_TTL) {
+		probed = NULL;
+		for (i = 0; i < sizeof known / sizeof known[0]; i++)
+			if (access(known[i], R_OK) == 0) {
+				probed = known[i];
+				break;
+			}
+		probed_at = now;
+	}
+	found = probed;
+	pthread_mutex_unlock(&lock);
+	return found;
 }
 
 const char *

@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,8 +397,8 @@ sigv4_header_unsigned(const char *name)
  * The signing key depends only on (secret, day, region, service): cache the
  * last few, so that a worker derives it once a day, not once a request.
  * Entries are told apart by access key id and a SHA-256 of the secret (so a
- * rotated secret under the same id never reuses a stale key). Each worker
- * is single-threaded; the cache is process-local and needs no lock.
+ * rotated secret under the same id never reuses a stale key). The cache is
+ * process-local; a lock, since the library signs from many threads.
  */
 #define SIGV4_CACHE_SIZE 8
 struct sigv4_cache_entry {
@@ -412,6 +413,8 @@ struct sigv4_cache_entry {
 };
 static struct sigv4_cache_entry sigv4_cache[SIGV4_CACHE_SIZE];
 static unsigned long sigv4_cache_clock;
+/* The library (lib/) signs from many threads at once. */
+static pthread_mutex_t sigv4_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 sigv4_signing_key(const struct aws_creds *creds, const char *day, const char *region,
@@ -429,6 +432,7 @@ sigv4_signing_key(const struct aws_creds *creds, const char *day, const char *re
 	cacheable = strlen(creds->access_key_id) < sizeof victim->access_key_id &&
 	            strlen(region) < sizeof victim->region &&
 	            strlen(service) < sizeof victim->service;
+	pthread_mutex_lock(&sigv4_cache_lock);
 	for (i = 0; cacheable && i < SIGV4_CACHE_SIZE; i++) {
 		e = &sigv4_cache[i];
 		if (e->used && strcmp(e->day, day) == 0 && strcmp(e->region, region) == 0 &&
@@ -437,9 +441,11 @@ sigv4_signing_key(const struct aws_creds *creds, const char *day, const char *re
 		    memcmp(e->secret_hash, secret_hash, sizeof secret_hash) == 0) {
 			e->stamp = ++sigv4_cache_clock;
 			memcpy(key, e->key, 32);
+			pthread_mutex_unlock(&sigv4_cache_lock);
 			return;
 		}
 	}
+	pthread_mutex_unlock(&sigv4_cache_lock);
 
 	xasprintf(&ksecret, "AWS4%s", creds->secret_access_key);
 	sigv4_hmac((unsigned char *)ksecret, slen + 4, day, strlen(day), k);
@@ -451,6 +457,7 @@ sigv4_signing_key(const struct aws_creds *creds, const char *day, const char *re
 
 	if (!cacheable)
 		return;
+	pthread_mutex_lock(&sigv4_cache_lock);
 	for (i = 0; i < SIGV4_CACHE_SIZE; i++) {
 		e = &sigv4_cache[i];
 		if (!e->used) {
@@ -468,6 +475,7 @@ sigv4_signing_key(const struct aws_creds *creds, const char *day, const char *re
 	snprintf(victim->region, sizeof victim->region, "%s", region);
 	snprintf(victim->service, sizeof victim->service, "%s", service);
 	memcpy(victim->key, k, 32);
+	pthread_mutex_unlock(&sigv4_cache_lock);
 }
 
 /* A well-formed X-Amz-Date: YYYYMMDDTHHMMSSZ. */

@@ -5,6 +5,7 @@
 #
 #   ./tests/build.sh                 build in _build
 #   ./tests/build.sh --sanitizers    build in _build-san (ASan + UBSan)
+#   ./tests/build.sh --tsan          build in _build-tsan (ThreadSanitizer)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -16,6 +17,10 @@ if [ "${1:-}" = "--sanitizers" ]; then
 	builddir=_build-san
 	confargs+=(--enable-sanitizers)
 	# As .ci/run builds it: gcc's format and bounds warnings differ at -O1.
+	cflags="-O1 -g"
+elif [ "${1:-}" = "--tsan" ]; then
+	builddir=_build-tsan
+	confargs+=(--enable-sanitizers=thread)
 	cflags="-O1 -g"
 fi
 

@@ -22,8 +22,6 @@ import standin_lambda as sl
 
 DRIVER = os.environ.get("SSP_LIBSSP_DRIVER",
                         os.path.join(harness.BUILDDIR, "tests", "unit", "libssp_driver"))
-# Under ThreadSanitizer everything is several times slower.
-TSAN = os.environ.get("SSP_TSAN") == "1"
 
 
 class LibraryTest(harness.TestCase):
@@ -274,7 +272,7 @@ class LibraryTest(harness.TestCase):
     def test_threads(self):
         """8 threads x 200 calls on one client: every answer reaches its
         own caller (each asks for its own query and body)."""
-        calls = 50 if TSAN else 200
+        calls = 200
         rc, out = self.run_driver("threads", 8, calls, "http://api.example.test/t",
                                   timeout=600)
         self.assertEqual(out, {"ok": 8 * calls, "wrong": 0, "failed": 0, "errors": []})
