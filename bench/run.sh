@@ -154,22 +154,36 @@ daemon_rss() {
 	done
 	echo "$total"
 }
+# CPU time (clock ticks, user + system) of the daemon's children (the
+# workers; the credentials agent sleeps): summed over the daemon's rounds
+# only, it gives the CPU per request of the workers.
+daemon_ticks() {
+	local total=0 p
+	for p in $(pgrep -P "$daemon_pid"); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
 run_wrk warm "$daemon_port" 2
 run_wrk warm "$nginx_proxy_port" 2
 rss_before=$(daemon_rss)
+ticks=0
 for i in $(seq "$ROUNDS"); do
+	t0=$(daemon_ticks)
 	run_wrk "daemon-$i" "$daemon_port" "$DURATION"
+	ticks=$((ticks + $(daemon_ticks) - t0))
 	run_wrk "nginx-$i" "$nginx_proxy_port" "$DURATION"
 done
 rss_after=$(daemon_rss)
 
 python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" \
-	"$rss_before" "$rss_after" <<'EOF'
+	"$rss_before" "$rss_after" "$ticks" "$(getconf CLK_TCK)" <<'EOF'
 import re, sys
 
 work, rounds = sys.argv[1], int(sys.argv[2])
 threads, conns, dur, workers, load = sys.argv[3:8]
 rss_before, rss_after = int(sys.argv[8]), int(sys.argv[9])
+ticks, hz = int(sys.argv[10]), int(sys.argv[11])
 
 
 def parse(path):
@@ -208,6 +222,8 @@ print("ratio ssm-sign-proxy / nginx: %.2f (requests/s), %.2f (p50 latency), %.2f
       % (d["rps"] / n["rps"], d["p50"] / n["p50"], d["p99"] / n["p99"]))
 total = sum(int(re.search(r"(\d+) requests in", open("%s/wrk-daemon-%d.txt" % (work, i)).read()).group(1))
             for i in range(1, rounds + 1))
+print("ssm-sign-proxy workers' CPU: %.1f us per request (%.2f s user+system for %d requests)"
+      % (ticks / hz * 1e6 / max(total, 1), ticks / hz, total))
 print("ssm-sign-proxy resident memory (master, workers, agent): %.1f MB before the rounds, %.1f MB after "
       "%d requests" % (rss_before / 1024.0, rss_after / 1024.0, total))
 if any(x["errors"] for x in druns + nruns):

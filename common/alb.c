@@ -188,42 +188,234 @@ alb_dump(json_t *o, size_t *len)
 	return s;
 }
 
+/*
+ * The request's event is written directly, not built as a jansson tree and
+ * dumped: the daemon encodes one per request, and the tree's allocations
+ * and the dump showed in its profile. The output is what json_dumps()
+ * with JSON_COMPACT gave for the same tree (same key order, same escapes),
+ * which test_alb checks against jansson.
+ */
+struct alb_out {
+	char *p;
+	size_t n, cap;
+};
+
+static void
+alb_out_reserve(struct alb_out *o, size_t more)
+{
+	if (o->n + more + 1 <= o->cap)
+		return;
+	while (o->n + more + 1 > o->cap)
+		o->cap = o->cap ? o->cap * 2 : 1024;
+	o->p = xrealloc(o->p, o->cap);
+}
+
+static void
+alb_out_raw(struct alb_out *o, const char *s, size_t len)
+{
+	alb_out_reserve(o, len);
+	memcpy(o->p + o->n, s, len);
+	o->n += len;
+}
+
+#define alb_out_lit(o, s) alb_out_raw((o), (s), sizeof(s) - 1)
+
+/* A JSON string of valid UTF-8 bytes, escaped as jansson escapes. */
+static void
+alb_out_utf8(struct alb_out *o, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, run = 0;
+	char esc[6];
+
+	alb_out_reserve(o, len + 2);
+	o->p[o->n++] = '"';
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *e = NULL;
+		size_t elen = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		switch (c) {
+		case '"':
+			e = "\\\"";
+			break;
+		case '\\':
+			e = "\\\\";
+			break;
+		case '\b':
+			e = "\\b";
+			break;
+		case '\f':
+			e = "\\f";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
+		case '\t':
+			e = "\\t";
+			break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			e = esc;
+			elen = 6;
+			break;
+		}
+		alb_out_raw(o, s + run, i - run);
+		alb_out_raw(o, e, elen);
+		run = i + 1;
+	}
+	alb_out_raw(o, s + run, len - run);
+	alb_out_lit(o, "\"");
+}
+
+/* A C string as text: see alb_text() for bytes outside UTF-8. */
+static void
+alb_out_text(struct alb_out *o, const char *s)
+{
+	size_t len = strlen(s);
+	json_t *t;
+
+	if (http_is_valid_utf8((const unsigned char *)s, len)) {
+		alb_out_utf8(o, s, len);
+		return;
+	}
+	t = alb_text(s);
+	alb_out_utf8(o, json_string_value(t), json_string_length(t));
+	json_decref(t);
+}
+
+/*
+ * The single-value object (a key's last value, at its first position) or
+ * the multi-value one (every value, in order) of a list; names grouped
+ * ignoring case when fold is set (headers, whose names are lower-cased as
+ * an ALB sends them), exactly otherwise (query keys). A name outside UTF-8
+ * is grouped by its converted spelling, as the tree did.
+ */
+static void
+alb_out_list(struct alb_out *o, const struct kvlist *l, int fold, int multi)
+{
+	char **names = xcalloc(l->n + 1, sizeof *names), *p;
+	size_t i, j, k;
+	int first = 1, vfirst;
+	json_t *t;
+
+	for (i = 0; i < l->n; i++) {
+		names[i] = xstrdup(l->v[i].name);
+		if (fold)
+			for (p = names[i]; *p != '\0'; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+		if (!http_is_valid_utf8((const unsigned char *)names[i], strlen(names[i]))) {
+			t = alb_text(names[i]);
+			free(names[i]);
+			names[i] = xstrdup(json_string_value(t));
+			json_decref(t);
+		}
+	}
+	alb_out_lit(o, "{");
+	for (i = 0; i < l->n; i++) {
+		/* Only at a name's first occurrence. */
+		for (j = 0; j < i; j++)
+			if (strcmp(names[j], names[i]) == 0)
+				break;
+		if (j < i)
+			continue;
+		if (!first)
+			alb_out_lit(o, ",");
+		first = 0;
+		alb_out_utf8(o, names[i], strlen(names[i]));
+		alb_out_lit(o, ":");
+		if (!multi) {
+			for (k = l->n; k-- > i;)
+				if (strcmp(names[k], names[i]) == 0)
+					break;
+			alb_out_text(o, l->v[k].value);
+			continue;
+		}
+		alb_out_lit(o, "[");
+		vfirst = 1;
+		for (k = i; k < l->n; k++) {
+			if (strcmp(names[k], names[i]) != 0)
+				continue;
+			if (!vfirst)
+				alb_out_lit(o, ",");
+			vfirst = 0;
+			alb_out_text(o, l->v[k].value);
+		}
+		alb_out_lit(o, "]");
+	}
+	alb_out_lit(o, "}");
+	for (i = 0; i < l->n; i++)
+		free(names[i]);
+	free(names);
+}
+
 char *
 alb_request_encode(const struct alb_request *r, size_t *len)
 {
-	json_t *o = json_object(), *ctx = json_object(), *sub, *single, *multi;
+	struct alb_out o = {NULL, 0, 0};
+	char *b64;
 
+	alb_out_reserve(&o, 512 + r->body_len + r->body_len / 3);
+	alb_out_lit(&o, "{\"requestContext\":{");
 	if (r->instance_hostname != NULL || r->instance_id != NULL) {
-		sub = json_object();
-		if (r->instance_hostname != NULL)
-			json_object_set_new(sub, "hostname", alb_text(r->instance_hostname));
-		if (r->instance_id != NULL)
-			json_object_set_new(sub, "instance_id", alb_text(r->instance_id));
-		json_object_set_new(ctx, "instance", sub);
+		alb_out_lit(&o, "\"instance\":{");
+		if (r->instance_hostname != NULL) {
+			alb_out_lit(&o, "\"hostname\":");
+			alb_out_text(&o, r->instance_hostname);
+		}
+		if (r->instance_id != NULL) {
+			if (r->instance_hostname != NULL)
+				alb_out_lit(&o, ",");
+			alb_out_lit(&o, "\"instance_id\":");
+			alb_out_text(&o, r->instance_id);
+		}
+		alb_out_lit(&o, "}");
+		if (r->target_group_arn != NULL)
+			alb_out_lit(&o, ",");
 	}
 	if (r->target_group_arn != NULL) {
-		sub = json_object();
-		json_object_set_new(sub, "targetGroupArn", alb_text(r->target_group_arn));
-		json_object_set_new(ctx, "elb", sub);
+		alb_out_lit(&o, "\"elb\":{\"targetGroupArn\":");
+		alb_out_text(&o, r->target_group_arn);
+		alb_out_lit(&o, "}");
 	}
-	json_object_set_new(o, "requestContext", ctx);
-	json_object_set_new(o, "httpMethod", alb_text(r->method != NULL ? r->method : "GET"));
-	json_object_set_new(o, "path", alb_text(r->path != NULL ? r->path : "/"));
+	alb_out_lit(&o, "},\"httpMethod\":");
+	alb_out_text(&o, r->method != NULL ? r->method : "GET");
+	alb_out_lit(&o, ",\"path\":");
+	alb_out_text(&o, r->path != NULL ? r->path : "/");
+	alb_out_lit(&o, ",\"queryStringParameters\":");
+	alb_out_list(&o, &r->query, 0, 0);
+	alb_out_lit(&o, ",\"multiValueQueryStringParameters\":");
+	alb_out_list(&o, &r->query, 0, 1);
+	alb_out_lit(&o, ",\"headers\":");
+	alb_out_list(&o, &r->headers, 1, 0);
+	alb_out_lit(&o, ",\"multiValueHeaders\":");
+	alb_out_list(&o, &r->headers, 1, 1);
+	alb_out_lit(&o, ",\"body\":");
+	if (r->body_len == 0 || r->body == NULL)
+		alb_out_lit(&o, "\"\",\"isBase64Encoded\":false}");
+	else if (http_is_valid_utf8(r->body, r->body_len)) {
+		alb_out_utf8(&o, (const char *)r->body, r->body_len);
+		alb_out_lit(&o, ",\"isBase64Encoded\":false}");
+	} else {
+		size_t blen;
 
-	single = json_object();
-	multi = json_object();
-	alb_add_list(single, multi, &r->query, 0, 0);
-	json_object_set_new(o, "queryStringParameters", single);
-	json_object_set_new(o, "multiValueQueryStringParameters", multi);
-
-	single = json_object();
-	multi = json_object();
-	alb_add_list(single, multi, &r->headers, 1, 1);
-	json_object_set_new(o, "headers", single);
-	json_object_set_new(o, "multiValueHeaders", multi);
-
-	alb_set_body(o, r->body, r->body_len);
-	return alb_dump(o, len);
+		b64 = http_base64_encode(r->body, r->body_len, &blen);
+		alb_out_utf8(&o, b64, blen);
+		free(b64);
+		alb_out_lit(&o, ",\"isBase64Encoded\":true}");
+	}
+	o.p[o.n] = '\0';
+	if (len != NULL)
+		*len = o.n;
+	return o.p;
 }
 
 char *
@@ -305,18 +497,17 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 				if (json_is_null(e))
 					continue;
 				if (alb_scalar(e, buf, sizeof buf, &s) == -1)
-					return errf(
-					    err, errlen,
-					    "%s.%s[%zu] is not a string (or holds a NUL)", field, k,
-					    i);
+					return errf(err, errlen,
+					            "%s.%s[%zu] is not a string (or holds a NUL)",
+					            field, k, i);
 				kvlist_add(l, k, s);
 			}
 			continue;
 		}
 		/* A single value where a list belongs is taken as a list of one. */
 		if (alb_scalar(v, buf, sizeof buf, &s) == -1)
-			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)",
-			                 field, k);
+			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)", field,
+			            k);
 		kvlist_add(l, k, s);
 	}
 	return 0;
@@ -367,8 +558,8 @@ alb_load(const char *json, size_t len, const char *what, char *err, size_t errle
 
 	o = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (o == NULL) {
-		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what,
-		          jerr.text, jerr.line, jerr.column);
+		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what, jerr.text,
+		     jerr.line, jerr.column);
 		return NULL;
 	}
 	if (!json_is_object(o)) {

@@ -8,8 +8,10 @@
  */
 #include <sys/queue.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "curlev.h"
 #include "xmalloc.h"
@@ -24,7 +26,10 @@ struct curlev_xfer {
 struct curlev_sock {
 	struct curlev *cev;
 	curl_socket_t fd;
-	struct event *ev;
+	struct event ev;
+	short kind;     /* what ev watches, when registered */
+	int registered; /* ev is added */
+	int wanted;     /* libcurl watches the socket (not CURL_POLL_REMOVE) */
 	LIST_ENTRY(curlev_sock) entry;
 };
 
@@ -39,13 +44,34 @@ struct curlev {
 
 static void curlev_check_done(struct curlev *);
 
-/* libevent: a socket libcurl watches is ready. */
+static struct curlev_sock *
+curlev_sock_find(struct curlev *cev, curl_socket_t fd)
+{
+	struct curlev_sock *cs;
+
+	LIST_FOREACH(cs, &cev->socks, entry)
+	{
+		if (cs->fd == fd)
+			return cs;
+	}
+	return NULL;
+}
+
+/* libevent: a socket libcurl watches is ready. A kept-alive connection
+ * libcurl does not watch at the moment (see curlev_socket_cb) stops being
+ * watched here, when it turns readable (the server closed it, say). */
 static void
 curlev_sock_event(evutil_socket_t fd, short what, void *arg)
 {
-	struct curlev *cev = arg;
+	struct curlev_sock *cs = arg;
+	struct curlev *cev = cs->cev;
 	int action = 0, running;
 
+	if (!cs->wanted) {
+		event_del(&cs->ev);
+		cs->registered = 0;
+		return;
+	}
 	if (what & EV_READ)
 		action |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
@@ -69,6 +95,14 @@ curlev_timer_event(evutil_socket_t fd, short what, void *arg)
  * libcurl: watch s for what (or stop watching it). Called from inside
  * libcurl, so it only (re)arms events; socketp is what curl_multi_assign()
  * attached to the socket earlier.
+ *
+ * Every request on a kept-alive connection used to cost four epoll_ctl
+ * calls here (libcurl drops its interest when a transfer ends and takes it
+ * up again for the next one): CURL_POLL_REMOVE now leaves the event as it
+ * is, and the next request that waits for the same thing finds it armed.
+ * The event goes when it fires unwanted, or when libcurl closes the socket
+ * (curlev_closesocket_cb), so that a reused descriptor number never meets
+ * a stale event.
  */
 static int
 curlev_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -77,14 +111,12 @@ curlev_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socke
 	struct curlev_sock *cs = socketp;
 	short kind;
 
+	if (cs == NULL)
+		cs = curlev_sock_find(cev, s);
 	if (what == CURL_POLL_REMOVE) {
-		if (cs != NULL) {
-			if (cs->ev != NULL)
-				event_free(cs->ev);
-			LIST_REMOVE(cs, entry);
-			free(cs);
-			curl_multi_assign(cev->multi, s, NULL);
-		}
+		if (cs != NULL)
+			cs->wanted = 0;
+		curl_multi_assign(cev->multi, s, NULL);
 		return 0;
 	}
 	kind = EV_PERSIST;
@@ -97,18 +129,37 @@ curlev_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socke
 		cs->cev = cev;
 		cs->fd = s;
 		LIST_INSERT_HEAD(&cev->socks, cs, entry);
-		curl_multi_assign(cev->multi, s, cs);
-	} else {
-		/* A change of interest: replace the event (an fd number can
-		 * also be reused by a new socket after REMOVE, never here). */
-		if (cs->ev != NULL)
-			event_free(cs->ev);
 	}
-	cs->ev = event_new(cev->base, s, kind, curlev_sock_event, cev);
+	cs->wanted = 1;
+	curl_multi_assign(cev->multi, s, cs);
+	if (cs->registered && cs->kind == kind)
+		return 0;
+	if (cs->registered)
+		event_del(&cs->ev);
+	cs->registered = 0;
 	/* -1 makes libcurl fail the transfer, which says why. */
-	if (cs->ev == NULL || event_add(cs->ev, NULL) == -1)
+	if (event_assign(&cs->ev, cev->base, s, kind, curlev_sock_event, cs) == -1 ||
+	    event_add(&cs->ev, NULL) == -1)
 		return -1;
+	cs->kind = kind;
+	cs->registered = 1;
 	return 0;
+}
+
+/* libcurl closes a socket: forget its event first. */
+static int
+curlev_closesocket_cb(void *clientp, curl_socket_t s)
+{
+	struct curlev *cev = clientp;
+	struct curlev_sock *cs = curlev_sock_find(cev, s);
+
+	if (cs != NULL) {
+		if (cs->registered)
+			event_del(&cs->ev);
+		LIST_REMOVE(cs, entry);
+		free(cs);
+	}
+	return close(s);
 }
 
 /* libcurl: call me back in timeout_ms (-1: never). Calling
@@ -201,6 +252,8 @@ curlev_add(struct curlev *cev, CURL *easy, curlev_done_cb cb, void *arg)
 	x->cb = cb;
 	x->arg = arg;
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, curlev_closesocket_cb);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cev);
 	if (curl_multi_add_handle(cev->multi, easy) != CURLM_OK) {
 		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 		free(x);
@@ -248,8 +301,8 @@ curlev_free(struct curlev *cev)
 		curl_multi_cleanup(cev->multi);
 	while ((cs = LIST_FIRST(&cev->socks)) != NULL) {
 		LIST_REMOVE(cs, entry);
-		if (cs->ev != NULL)
-			event_free(cs->ev);
+		if (cs->registered)
+			event_del(&cs->ev);
 		free(cs);
 	}
 	if (cev->timer != NULL)

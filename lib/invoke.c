@@ -204,25 +204,46 @@ invoke_clean_copy(char *dst, size_t len, const char *s)
 		dst[--n] = '\0';
 }
 
+static size_t invoke_header_cb(char *, size_t, size_t, void *);
+static size_t invoke_write_cb(char *, size_t, size_t, void *);
+static size_t invoke_read_cb(char *, size_t, size_t, void *);
+static int invoke_seek_cb(void *, curl_off_t, int);
+
+/* Options that never change for a handle of the pool, set when it is made
+ * (a curl_easy_reset() and twenty options per attempt showed in the
+ * daemon's profile). */
 static CURL *
 invoke_easy_get(struct invoke_ctx *ctx)
 {
 	CURL *easy;
 
-	if (ctx->npool > 0) {
-		easy = ctx->pool[--ctx->npool];
-		curl_easy_reset(easy);
-		return easy;
-	}
-	return curl_easy_init();
+	if (ctx->npool > 0)
+		return ctx->pool[--ctx->npool];
+	if ((easy = curl_easy_init()) == NULL)
+		return NULL;
+	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, invoke_header_cb);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, invoke_write_cb);
+	curl_easy_setopt(easy, CURLOPT_READFUNCTION, invoke_read_cb);
+	curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, invoke_seek_cb);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	return easy;
 }
 
 static void
 invoke_easy_put(struct invoke_ctx *ctx, CURL *easy)
 {
 	if (ctx->npool < INVOKE_POOL) {
-		/* Drop references to buffers about to be freed. */
-		curl_easy_reset(easy);
+		/* Drop references to what is about to be freed. */
+		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+		curl_easy_setopt(easy, CURLOPT_READDATA, NULL);
+		curl_easy_setopt(easy, CURLOPT_SEEKDATA, NULL);
+		curl_easy_setopt(easy, CURLOPT_HEADERDATA, NULL);
+		curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
 		ctx->pool[ctx->npool++] = easy;
 	} else
 		curl_easy_cleanup(easy);
@@ -884,26 +905,25 @@ invoke_send(struct invoke *inv)
 	if (ctx->o->ca_bundle != NULL)
 		curl_easy_setopt(inv->easy, CURLOPT_CAINFO, ctx->o->ca_bundle);
 	curl_easy_setopt(inv->easy, CURLOPT_URL, inv->url);
+	/*
+	 * The body of an idempotent method goes in the request's own write
+	 * (CURLOPT_POSTFIELDS: one send for headers and body, not two).
+	 * Otherwise through the read callback, to decide about libcurl's own
+	 * resends on a reused connection that died (invoke_seek_cb): a POST
+	 * must not run the function twice. libcurl resends POSTFIELDS by
+	 * itself, which is harmless when the method is idempotent.
+	 */
+	curl_easy_setopt(inv->easy, CURLOPT_POSTFIELDS, inv->idempotent ? inv->payload : NULL);
 	curl_easy_setopt(inv->easy, CURLOPT_POST, 1L);
-	/* The body through callbacks, not CURLOPT_POSTFIELDS, to decide
-	 * about libcurl's own resends (invoke_seek_cb). */
-	curl_easy_setopt(inv->easy, CURLOPT_READFUNCTION, invoke_read_cb);
 	curl_easy_setopt(inv->easy, CURLOPT_READDATA, inv);
-	curl_easy_setopt(inv->easy, CURLOPT_SEEKFUNCTION, invoke_seek_cb);
 	curl_easy_setopt(inv->easy, CURLOPT_SEEKDATA, inv);
 	curl_easy_setopt(inv->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)inv->payload_len);
 	curl_easy_setopt(inv->easy, CURLOPT_HTTPHEADER, inv->hdrs);
-	curl_easy_setopt(inv->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(inv->easy, CURLOPT_HEADERFUNCTION, invoke_header_cb);
 	curl_easy_setopt(inv->easy, CURLOPT_HEADERDATA, inv);
-	curl_easy_setopt(inv->easy, CURLOPT_WRITEFUNCTION, invoke_write_cb);
 	curl_easy_setopt(inv->easy, CURLOPT_WRITEDATA, inv);
 	curl_easy_setopt(inv->easy, CURLOPT_ERRORBUFFER, inv->curl_err);
 	curl_easy_setopt(inv->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(inv->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(inv->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(inv->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(inv->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	inv->curl_err[0] = '\0';
 	inv->request_id[0] = '\0';
 	if (curlev_add(ctx->cev, inv->easy, invoke_done, inv) != 0) {

@@ -431,10 +431,82 @@ test_samples(void)
 	}
 }
 
+/*
+ * The event is written without jansson (alb.c): it must be exactly what
+ * json_dumps(JSON_COMPACT) writes for what it says, so jansson reading it
+ * and writing it again must give the same bytes back (escapes, key order,
+ * no duplicate keys), with tricky bytes everywhere.
+ */
+static void
+test_request_encoding_is_janssons(void)
+{
+	struct alb_request r;
+	static const unsigned char text_body[] = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f \xc3\xa9\0end";
+	char *s, *again;
+	size_t len;
+	json_t *j;
+	int pass;
+
+	for (pass = 0; pass < 3; pass++) {
+		alb_request_init(&r);
+		r.method = xstrdup("PATCH");
+		r.path = xstrdup("/a\"b\\c/\x01");
+		kvlist_add(&r.query, "k", "1");
+		kvlist_add(&r.query, "K", "2");
+		kvlist_add(&r.query, "k", "3\"");
+		kvlist_add(&r.query, "latin\xe9", "v\xff");
+		kvlist_add(&r.headers, "X-Dup", "a");
+		kvlist_add(&r.headers, "x-dup", "b\t");
+		kvlist_add(&r.headers, "Host", "h");
+		kvlist_add(&r.headers, "X-Obs\xe9", "\xe9t\xe9");
+		kvlist_add(&r.headers, "X-DUP", "c");
+		if (pass == 0) {
+			r.body = xmalloc(sizeof text_body - 1);
+			memcpy(r.body, text_body, sizeof text_body - 1);
+			r.body_len = sizeof text_body - 1;
+			r.target_group_arn = xstrdup("arn:x");
+			r.instance_hostname = xstrdup("h\"ost");
+		} else if (pass == 1) {
+			r.body = xmalloc(3);
+			memcpy(r.body, "\xff\x00\x80", 3);
+			r.body_len = 3;
+			r.instance_id = xstrdup("i-1");
+		}
+		s = alb_request_encode(&r, &len);
+		j = json_loadb(s, len, JSON_ALLOW_NUL, NULL);
+		again = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+		tap_ok(again != NULL && strcmp(again, s) == 0 && strlen(s) == len,
+		       "event %d is jansson's compact JSON, byte for byte", pass);
+		if (again == NULL || strcmp(again, s) != 0)
+			tap_diag("ours:    %s\njansson: %s", s, again ? again : "(does not parse)");
+		if (pass == 0) {
+			json_t *m = json_object_get(j, "multiValueHeaders");
+
+			tap_ok(json_array_size(json_object_get(m, "x-dup")) == 3 &&
+			           strcmp(json_string_value(json_object_get(
+			                      json_object_get(j, "headers"), "x-dup")),
+			                  "c") == 0,
+			       "headers grouped ignoring case, the last value single");
+			tap_ok(json_array_size(json_object_get(
+			           json_object_get(j, "multiValueQueryStringParameters"), "k")) ==
+			           2,
+			       "query keys grouped exactly");
+			tap_ok(json_string_length(json_object_get(j, "body")) ==
+			           sizeof text_body - 1,
+			       "a NUL in a UTF-8 body is kept");
+		}
+		free(again);
+		json_decref(j);
+		free(s);
+		alb_request_free(&r);
+	}
+}
+
 int
 main(void)
 {
 	test_request_round_trip();
+	test_request_encoding_is_janssons();
 	test_response();
 	test_decode_edges();
 	test_samples();
