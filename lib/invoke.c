@@ -74,6 +74,10 @@ struct invoke_ctx {
 	struct ssp_client *client;
 	const struct ssp_options *o; /* the client's */
 	unsigned seed;               /* back-off jitter when getrandom() fails */
+	/* The last target worked out (invoke_prepare_target), for its region:
+	 * parsing the endpoint for every invocation showed in the profile. */
+	char target_region[64];
+	char *target_url, *target_host, *target_path;
 	CURL *pool[INVOKE_POOL];
 	int npool;
 	TAILQ_HEAD(, invoke) calls;
@@ -747,6 +751,12 @@ invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
 	else if (awsenv_region_from_arn(ctx->o->function, inv->region, sizeof inv->region) != 0 &&
 	         client_region(ctx->client, inv->region, sizeof inv->region, err, errlen) != 0)
 		return -1;
+	if (ctx->target_url != NULL && strcmp(ctx->target_region, inv->region) == 0) {
+		inv->url = xstrdup(ctx->target_url);
+		inv->host = xstrdup(ctx->target_host);
+		inv->path = xstrdup(ctx->target_path);
+		return 0;
+	}
 	endpoint = ctx->o->endpoint != NULL ? xstrdup(ctx->o->endpoint)
 	                                    : awsenv_endpoint("lambda", inv->region);
 	if (endpoint == NULL) {
@@ -778,6 +788,13 @@ invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
 	}
 	xasprintf(&inv->host, "%s%s%s", host, port ? ":" : "", port ? port : "");
 	xasprintf(&inv->url, "%s://%s%s", scheme, inv->host, inv->path);
+	free(ctx->target_url);
+	free(ctx->target_host);
+	free(ctx->target_path);
+	ctx->target_url = xstrdup(inv->url);
+	ctx->target_host = xstrdup(inv->host);
+	ctx->target_path = xstrdup(inv->path);
+	snprintf(ctx->target_region, sizeof ctx->target_region, "%s", inv->region);
 	rc = 0;
 out:
 	curl_free(scheme);
@@ -1007,6 +1024,9 @@ invoke_ctx_free(struct invoke_ctx *ctx)
 	curlev_free(ctx->cev);
 	while (ctx->npool > 0)
 		curl_easy_cleanup(ctx->pool[--ctx->npool]);
+	free(ctx->target_url);
+	free(ctx->target_host);
+	free(ctx->target_path);
 	free(ctx);
 }
 
