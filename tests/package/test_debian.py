@@ -104,12 +104,15 @@ class DebianPackage(unittest.TestCase):
         self.lam = standin_lambda.StandinLambda(region="us-east-1")
         self.lam.start()
         self.port = harness.free_port()
-        self.debs = sorted(glob.glob(os.path.join(DEB_DIR, "ssm-sign-proxy_*.deb")))
+        self.debs = sorted(glob.glob(os.path.join(DEB_DIR, "ssm-sign-proxy_*.deb")) +
+                           glob.glob(os.path.join(DEB_DIR, "libssm-sign-proxy0_*.deb")))
+        self.dev_debs = sorted(glob.glob(os.path.join(DEB_DIR, "libssm-sign-proxy-dev_*.deb")))
         self.fn_debs = sorted(glob.glob(os.path.join(DEB_DIR, "ssm-sign-proxy-function_*.deb")))
         self.assertTrue(self.debs, "no ssm-sign-proxy_*.deb in %s" % DEB_DIR)
 
     def tearDown(self):
-        run("apt-get", "purge", "-y", "-q", "ssm-sign-proxy", "ssm-sign-proxy-function", check=False)
+        run("apt-get", "purge", "-y", "-q", "ssm-sign-proxy", "ssm-sign-proxy-function",
+            "libssm-sign-proxy-dev", "libssm-sign-proxy0", check=False)
         for pid in daemon_pids():
             os.kill(pid, 9)
         self.lam.stop()
@@ -132,6 +135,32 @@ class DebianPackage(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.lam.wait_invocations(n + 1)
         self.assertEqual(self.lam.last().function, function)
+        self.assertEqual(self.lam.signature_failures, [])
+
+    def test_library_packages(self):
+        """libssm-sign-proxy0 and -dev: a program built with pkg-config
+        against the installed packages, and ssp-curl, call the function."""
+        import test_install  # noqa: E402 (its test program)
+
+        self.assertTrue(self.dev_debs, "no libssm-sign-proxy-dev_*.deb in %s" % DEB_DIR)
+        rc, out = run("apt-get", "install", "-y", "-q", *self.debs, *self.dev_debs, check=False)
+        self.assertEqual(rc, 0, out)
+        rc, flags = run("pkg-config", "--cflags", "--libs", "ssm-sign-proxy")
+        self.assertIn("-lssm-sign-proxy", flags.split())
+        work = harness._scratch_dir("ssp-deb-user-")
+        src = os.path.join(work, "user.c")
+        with open(src, "w") as f:
+            f.write(test_install.PROGRAM)
+        exe = os.path.join(work, "user")
+        run("cc", "-Wall", "-Werror", "-o", exe, src, *flags.split())
+        env = {"AWS_ENDPOINT_URL_LAMBDA": self.lam.url,
+               "AWS_ACCESS_KEY_ID": standin_lambda.ACCESS_KEY,
+               "AWS_SECRET_ACCESS_KEY": standin_lambda.SECRET_KEY, "AWS_REGION": "us-east-1",
+               "AWS_EC2_METADATA_DISABLED": "true", "SSM_SIGN_PROXY_FUNCTION": "signer"}
+        rc, out = run(exe, "http://api.example.test/deb", env=env)
+        self.assertTrue(out.startswith("200 "), out)
+        rc, out = run("/usr/bin/ssp-curl", "-f", "http://api.example.test/deb-curl", env=env)
+        self.assertIn('"/deb-curl"', out)
         self.assertEqual(self.lam.signature_failures, [])
 
     def test_lifecycle(self):
