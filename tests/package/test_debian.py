@@ -143,7 +143,8 @@ class DebianPackage(unittest.TestCase):
         import test_install  # noqa: E402 (its test program)
 
         self.assertTrue(self.dev_debs, "no libssm-sign-proxy-dev_*.deb in %s" % DEB_DIR)
-        rc, out = run("apt-get", "install", "-y", "-q", *self.debs, *self.dev_debs, check=False)
+        rc, out = run("apt-get", "install", "-y", "-q", *self.debs, *self.dev_debs, *self.fn_debs,
+                      check=False)
         self.assertEqual(rc, 0, out)
         rc, flags = run("pkg-config", "--cflags", "--libs", "ssm-sign-proxy")
         self.assertIn("-lssm-sign-proxy", flags.split())
