@@ -10,11 +10,13 @@
  *   libssp_driver loop SECONDS URL               sequential calls for a while
  *   libssp_driver invoke PAYLOAD                 ssp_invoke_start() with a raw payload
  *   libssp_driver api                            argument checks, no network
+ *   libssp_driver bench N URL                    N sequential calls: CPU and time per call
  *
  * The function comes from SSP_TEST_FUNCTION (default "signer"); the rest
  * (endpoint, credentials, region) from the environment as the SDKs read
  * it. SSP_TEST_LOG=1 sends the library's log to stderr.
  */
+#include <sys/resource.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +339,45 @@ cmd_invoke(int argc, char **argv)
 	return 0;
 }
 
+/* N sequential blocking calls on one client (bench/library.sh): the
+ * process's CPU time and the wall time per call, after a first call that
+ * opens the connection and finds the credentials. */
+static int
+cmd_bench(int argc, char **argv)
+{
+	int n = atoi(argv[0]), i, failed = 0;
+	ssp_client *c = client_new();
+	ssp_request *req = ssp_request_new("GET", argv[1]);
+	ssp_response *resp;
+	ssp_error *e;
+	struct rusage r0, r1;
+	double t0, cpu;
+
+	for (i = -1; i < n; i++) {
+		if (i == 0) {
+			getrusage(RUSAGE_SELF, &r0);
+			t0 = now_mono();
+		}
+		if (ssp_roundtrip(c, req, &resp, &e) == 0)
+			ssp_response_free(resp);
+		else {
+			failed++;
+			ssp_error_free(e);
+		}
+	}
+	getrusage(RUSAGE_SELF, &r1);
+	cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
+	               r0.ru_stime.tv_sec) +
+	      (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
+	               r0.ru_stime.tv_usec) /
+	          1e6;
+	print(json_pack("{s:i,s:i,s:f,s:f}", "calls", n, "failed", failed, "cpu_us_per_call",
+	                cpu * 1e6 / n, "wall_us_per_call", (now_mono() - t0) * 1e6 / n));
+	ssp_request_free(req);
+	ssp_client_free(c);
+	return failed ? 1 : 0;
+}
+
 /* Argument checks and outcomes that need no network. */
 static int
 cmd_api(void)
@@ -405,6 +446,8 @@ main(int argc, char **argv)
 		rc = cmd_loop(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "invoke") == 0 && argc == 3)
 		rc = cmd_invoke(argc - 2, argv + 2);
+	else if (strcmp(argv[1], "bench") == 0 && argc == 4)
+		rc = cmd_bench(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "api") == 0)
 		rc = cmd_api();
 	ssp_global_cleanup();
