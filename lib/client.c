@@ -181,6 +181,8 @@ ssp_credentials_set(ssp_credentials *c, const char *id, const char *secret, cons
 	return 0;
 }
 
+static void creds_ref_drop(struct creds_ref *);
+
 ssp_client *
 ssp_client_new(const ssp_options *o, char *err, size_t errlen)
 {
@@ -213,6 +215,7 @@ ssp_client_free(ssp_client *c)
 		return;
 	client_blockers_free(c);
 	credprov_free(c->prov);
+	creds_ref_drop(c->creds);
 	pthread_mutex_destroy(&c->mu);
 	options_clear(&c->o);
 	free(c);
@@ -238,8 +241,9 @@ client_log(const struct ssp_client *c, enum ssp_log_level level, const char *fmt
 	c->o.log_fn(level, msg, c->o.log_arg);
 }
 
-int
-client_creds_get(struct ssp_client *c, struct aws_creds *out, char *err, size_t errlen)
+/* The provider's credentials (0), or -1 with err. */
+static int
+client_creds_fetch(struct ssp_client *c, struct aws_creds *out, char *err, size_t errlen)
 {
 	struct ssp_credentials sc;
 
@@ -260,6 +264,54 @@ client_creds_get(struct ssp_client *c, struct aws_creds *out, char *err, size_t 
 	}
 	*out = sc.c;
 	return 0;
+}
+
+static void
+creds_ref_drop(struct creds_ref *r)
+{
+	if (r != NULL && --r->refs == 0) {
+		creds_clear(&r->c);
+		free(r);
+	}
+}
+
+struct creds_ref *
+client_creds_get(struct ssp_client *c, char *err, size_t errlen)
+{
+	uint64_t gen = client_creds_generation(c);
+	struct creds_ref *r;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&c->mu);
+	r = c->creds;
+	if (r != NULL && r->generation == gen && (r->c.expiration == 0 || r->c.expiration > now)) {
+		r->refs++;
+		pthread_mutex_unlock(&c->mu);
+		return r;
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	r = xcalloc(1, sizeof *r);
+	if (client_creds_fetch(c, &r->c, err, errlen) != 0) {
+		creds_clear(&r->c);
+		free(r);
+		return NULL;
+	}
+	r->generation = gen;
+	r->refs = 2; /* the caller's and the client's */
+	pthread_mutex_lock(&c->mu);
+	creds_ref_drop(c->creds);
+	c->creds = r;
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+void
+client_creds_release(struct ssp_client *c, struct creds_ref *r)
+{
+	pthread_mutex_lock(&c->mu);
+	creds_ref_drop(r);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void

@@ -847,7 +847,7 @@ static void
 invoke_send(struct invoke *inv)
 {
 	struct invoke_ctx *ctx = inv->ctx;
-	struct aws_creds creds;
+	struct creds_ref *creds;
 	struct sigv4_input in;
 	struct sigv4_output out;
 	struct kvlist h = KVLIST_INIT;
@@ -856,9 +856,8 @@ invoke_send(struct invoke *inv)
 	long timeout_ms, connect_ms;
 	size_t i;
 
-	memset(&creds, 0, sizeof creds);
-	if (client_creds_get(ctx->client, &creds, inv->cred_err, sizeof inv->cred_err) != 0) {
-		creds_clear(&creds);
+	creds = client_creds_get(ctx->client, inv->cred_err, sizeof inv->cred_err);
+	if (creds == NULL) {
 		invoke_park(inv);
 		return;
 	}
@@ -876,15 +875,15 @@ invoke_send(struct invoke *inv)
 	in.region = inv->region;
 	in.service = "lambda";
 	in.when = time(NULL) + invoke_skew(ctx->client);
-	if (sigv4_sign(&creds, &in, &out, err, sizeof err) != 0) {
-		creds_clear(&creds);
+	if (sigv4_sign(&creds->c, &in, &out, err, sizeof err) != 0) {
+		client_creds_release(ctx->client, creds);
 		kvlist_free(&h);
 		invoke_fail(inv, SSP_ERR_LAMBDA, 502, "cannot sign the Lambda request: %s", err);
 		return;
 	}
-	sigv4_apply(&creds, &out, &h);
+	sigv4_apply(&creds->c, &out, &h);
 	sigv4_output_free(&out);
-	creds_clear(&creds);
+	client_creds_release(ctx->client, creds);
 
 	/* No "Expect: 100-continue" round trip, no default Accept. */
 	kvlist_add(&h, "Expect", "");

@@ -17,6 +17,14 @@
 
 struct credprov;
 
+/* Credentials shared by the calls that sign with them (see
+ * client_creds_get()); freed, secrets zeroed, with the last reference. */
+struct creds_ref {
+	unsigned refs;
+	uint64_t generation; /* the provider's when they were fetched */
+	struct aws_creds c;
+};
+
 struct ssp_options {
 	char *function;
 	char *region;
@@ -58,6 +66,8 @@ struct ssp_client {
 	int bad_generation_set;
 	/* Idle loops of the blocking calls (each with its connections). */
 	struct blocker *idle;
+	/* The credentials last fetched from the provider. */
+	struct creds_ref *creds;
 };
 
 struct ssp_request {
@@ -89,9 +99,15 @@ void client_log(const struct ssp_client *, enum ssp_log_level, const char *fmt, 
     __attribute__((format(printf, 3, 4)));
 int client_log_enabled(const struct ssp_client *, enum ssp_log_level);
 
-/* Credentials and region for a call, from the caller's callbacks or the
- * in-process chain. All thread-safe and non-blocking. */
-int client_creds_get(struct ssp_client *, struct aws_creds *out, char *err, size_t errlen);
+/*
+ * Credentials and region for a call, from the caller's callbacks or the
+ * in-process chain. All thread-safe and non-blocking. client_creds_get()
+ * asks the provider again only when its generation moved (or what it has
+ * expired): a copy of the credentials per request showed in the profile.
+ * NULL with err when there are none; release what it returns.
+ */
+struct creds_ref *client_creds_get(struct ssp_client *, char *err, size_t errlen);
+void client_creds_release(struct ssp_client *, struct creds_ref *);
 void client_creds_refresh(struct ssp_client *);
 uint64_t client_creds_generation(struct ssp_client *);
 int client_region(struct ssp_client *, char *buf, size_t len, char *err, size_t errlen);
