@@ -351,7 +351,7 @@ cmd_bench(int argc, char **argv)
 	ssp_response *resp;
 	ssp_error *e;
 	struct rusage r0, r1;
-	double t0, cpu;
+	double t0 = 0, cpu;
 
 	for (i = -1; i < n; i++) {
 		if (i == 0) {
