@@ -1,8 +1,8 @@
 /*
  * curlev.h: libcurl's multi interface driven by a libevent loop
  * (curl_multi_socket_action with CURLMOPT_SOCKETFUNCTION and
- * CURLMOPT_TIMERFUNCTION), so that a worker runs many HTTP transfers at once
- * without blocking. One curlev per worker; its connection cache gives
+ * CURLMOPT_TIMERFUNCTION), so that one loop runs many HTTP transfers at once
+ * without blocking. One curlev per loop; its connection cache gives
  * keep-alive reuse to the endpoints it talks to.
  */
 #ifndef SSP_CURLEV_H

@@ -1,8 +1,7 @@
 /*
  * invoke.c: the Lambda Invoke client (see invoke.h).
  *
- * One invocation is a small state machine driven by the worker's event
- * loop:
+ * One invocation is a small state machine driven by its loop's event_base:
  *
  *   STEP ──> RUNNING ──> done: 200 ───────────────────────> finish
  *     ^  │        │      throttled / retryable failure ──> BACKOFF ─┐
@@ -682,7 +681,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	if (status == 403 && !inv->skew_retried && invoke_is_skew_error(type, msg) &&
 	    (v = kvlist_get(&inv->resp_headers, "Date")) != NULL &&
 	    (date = curl_getdate(v, NULL)) != -1) {
-		/* Correct the clock for this worker and retry once at once. */
+		/* Correct the clock for the whole client and retry once at once. */
 		time_t skew = date - time(NULL);
 
 		pthread_mutex_lock(&ctx->client->mu);
@@ -806,7 +805,7 @@ out:
 	return rc;
 }
 
-/* Credentials are missing or expired: ask the agent and wait for a new
+/* Credentials are missing or expired: ask the provider and wait for a new
  * generation, or give up when it already came and did not help. */
 static void
 invoke_park(struct invoke *inv)
@@ -816,7 +815,7 @@ invoke_park(struct invoke *inv)
 	int bad;
 
 	if (inv->parked_once && gen != inv->park_generation) {
-		/* The agent published and it is still unusable. */
+		/* The provider published and it is still unusable. */
 		pthread_mutex_lock(&ctx->client->mu);
 		ctx->client->bad_generation = gen;
 		ctx->client->bad_generation_set = 1;
@@ -835,7 +834,7 @@ invoke_park(struct invoke *inv)
 		client_creds_refresh(ctx->client);
 		inv->park_generation = gen;
 		inv->parked_once = 1;
-		/* Not the message: the credentials agent logs that. */
+		/* Not the message: the provider reports that. */
 		client_log(ctx->client, SSP_LOG_DEBUG,
 		           "invoke: no usable credentials yet; waiting for a refresh");
 	}
