@@ -368,7 +368,7 @@ ssp_loop_free(ssp_loop *l)
 unsigned
 ssp_loop_inflight(const ssp_loop *l)
 {
-	return invoke_inflight(l->ctx);
+	return l != NULL ? invoke_inflight(l->ctx) : 0;
 }
 
 /* invoke.c: the invocation ended. */
