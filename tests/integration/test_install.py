@@ -91,8 +91,15 @@ class InstallTest(harness.TestCase):
             f.write(PROGRAM)
         exe = os.path.join(work, "user")
         # Only the public header's directory: no -I into our tree.
-        subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-o", exe, src] + flags,
-                       check=True, capture_output=True)
+        subprocess.run(["cc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-o", exe,
+                        src] + flags, check=True, capture_output=True)
+        # The header is C++-clean too (extern "C", no C-only constructs).
+        if shutil.which("g++") is not None:
+            cxx = os.path.join(work, "user.cc")
+            with open(cxx, "w") as f:
+                f.write("#include <ssm-sign-proxy.h>\nint main() { return ssp_global_init(); }\n")
+            subprocess.run(["g++", "-Wall", "-Werror", "-fsyntax-only", cxx] + flags, check=True,
+                           capture_output=True)
 
         with sl.StandinLambda() as lam:
             env = harness.clean_env({
