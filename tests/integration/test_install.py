@@ -31,7 +31,7 @@ main(int argc, char **argv)
 	const char *body;
 	size_t len;
 
-	if (ssp_global_init() != 0)
+	if (argc < 2 || ssp_global_init() != 0)
 		return 2;
 	o = ssp_options_new();
 	ssp_options_set_function(o, "signer");
