@@ -146,7 +146,9 @@ int ssp_credentials_set(ssp_credentials *, const char *access_key_id, const char
 /* A client (the options are copied). NULL with err set when the options
  * are incomplete. Credentials are looked for on first use, not here. */
 ssp_client *ssp_client_new(const ssp_options *, char *err, size_t errlen);
-/* Free a client no call uses any more (its loops freed first). */
+/* Free a client no call uses any more (its loops freed first). It waits
+ * for the credentials thread's attempt in progress, if any (bounded by the
+ * provider chain's short timeouts). */
 void ssp_client_free(ssp_client *);
 
 /* --- requests, responses, errors ------------------------------------------ */
