@@ -21,8 +21,8 @@ struct alb_request {
 	struct kvlist headers; /* in order; repeated headers repeated */
 	unsigned char *body;
 	size_t body_len;
-	int multi_value;       /* event used (or will use) the multiValue* forms */
-	int from_elb;          /* event had requestContext.elb */
+	int multi_value; /* event used (or will use) the multiValue* forms */
+	int from_elb;    /* event had requestContext.elb */
 	char *target_group_arn;
 	char *instance_hostname; /* requestContext.instance.hostname (daemon events) */
 	char *instance_id;
@@ -52,8 +52,8 @@ char *alb_response_encode(const struct alb_response *, size_t *len);
 
 /* Decode; 0 on success, -1 with err set (the struct is then freed). */
 int alb_request_decode(const char *json, size_t len, struct alb_request *, char *err,
-		       size_t errlen);
+                       size_t errlen);
 int alb_response_decode(const char *json, size_t len, struct alb_response *, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 #endif

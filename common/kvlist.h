@@ -20,7 +20,10 @@ struct kvlist {
 	size_t cap;
 };
 
-#define KVLIST_INIT { NULL, 0, 0 }
+#define KVLIST_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void kvlist_init(struct kvlist *);
 void kvlist_free(struct kvlist *);

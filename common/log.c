@@ -16,7 +16,7 @@ static enum log_level log_level = LOG_LVL_INFO;
 static int log_syslog;
 static char log_tag[64];
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void
 log_init(const char *ident, enum log_level level, int use_syslog)
@@ -75,7 +75,7 @@ log_set_tag(const char *tag)
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char msg[2048];
 	char stamp[32];
 	struct timespec ts;
@@ -95,8 +95,8 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %s[%ld]%s%s%s %s: %s\n", stamp, ts.tv_nsec / 1000000, log_ident,
-		(long)getpid(), log_tag[0] ? " [" : "", log_tag, log_tag[0] ? "]" : "",
-		level_names[level], msg);
+	        (long)getpid(), log_tag[0] ? " [" : "", log_tag, log_tag[0] ? "]" : "",
+	        level_names[level], msg);
 }
 
 #define LOG_FN(name, level)                                                                        \

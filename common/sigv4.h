@@ -28,18 +28,18 @@ struct sigv4_input {
 	const struct kvlist *headers;
 	const void *body;
 	size_t body_len;
-	const char *payload_hash;    /* hex SHA-256 of the body, or NULL to compute it */
+	const char *payload_hash; /* hex SHA-256 of the body, or NULL to compute it */
 	const char *region;
 	const char *service;
 	time_t when;
-	int normalize;               /* remove dot segments and duplicate slashes */
+	int normalize; /* remove dot segments and duplicate slashes */
 };
 
 struct sigv4_output {
-	char amz_date[17];          /* X-Amz-Date value, e.g. 20150830T123600Z */
+	char amz_date[17]; /* X-Amz-Date value, e.g. 20150830T123600Z */
 	char signature[65];
-	char *authorization;        /* Authorization header value */
-	char *canonical_request;    /* for tests and debug logs */
+	char *authorization;     /* Authorization header value */
+	char *canonical_request; /* for tests and debug logs */
 	char *string_to_sign;
 	char *signed_headers;
 };
@@ -53,7 +53,7 @@ struct sigv4_output {
  * header list. Returns 0, or -1 with err set.
  */
 int sigv4_sign(const struct aws_creds *, const struct sigv4_input *, struct sigv4_output *,
-	       char *err, size_t errlen);
+               char *err, size_t errlen);
 void sigv4_apply(const struct aws_creds *, const struct sigv4_output *, struct kvlist *headers);
 void sigv4_output_free(struct sigv4_output *);
 

@@ -60,10 +60,10 @@ tap_diag(const char *fmt, ...)
 #define tap_is_str(got, want, ...)                                                                 \
 	do {                                                                                       \
 		const char *g_ = (got), *w_ = (want);                                              \
-		if (!tap_ok(g_ != NULL && w_ != NULL ? strcmp(g_, w_) == 0 : g_ == w_,            \
-			    __VA_ARGS__))                                                          \
+		if (!tap_ok(g_ != NULL && w_ != NULL ? strcmp(g_, w_) == 0 : g_ == w_,             \
+		            __VA_ARGS__))                                                          \
 			tap_diag("got \"%s\", want \"%s\"", g_ ? g_ : "(null)",                    \
-				 w_ ? w_ : "(null)");                                              \
+			         w_ ? w_ : "(null)");                                              \
 	} while (0)
 
 /* Finish: the plan is the count of tests run. */
