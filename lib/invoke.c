@@ -963,13 +963,24 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (inv->state == INVOKE_PARKED) {
-		if (client_creds_generation(inv->ctx->client) == inv->park_generation) {
-			if (invoke_remaining(inv) <= 0) {
+		struct ssp_client *client = inv->ctx->client;
+		int moved = client_creds_generation(client) != inv->park_generation;
+		struct creds_ref *creds;
+
+		if (invoke_remaining(inv) <= 0) {
+			/* Out of time while waiting for credentials: that is the
+			 * answer, unless usable ones came just now (a timeout). */
+			creds = moved
+			            ? client_creds_get(client, inv->cred_err, sizeof inv->cred_err)
+			            : NULL;
+			if (creds == NULL) {
 				invoke_fail(inv, SSP_ERR_CREDENTIALS, 503,
 				            "no usable AWS credentials within %.1f s: %s",
 				            inv->ctx->o->budget, inv->cred_err);
 				return;
 			}
+			client_creds_release(client, creds);
+		} else if (!moved) {
 			invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
 			return;
 		}
