@@ -276,12 +276,14 @@ creds_ref_drop(struct creds_ref *r)
 }
 
 struct creds_ref *
-client_creds_get(struct ssp_client *c, char *err, size_t errlen)
+client_creds_get(struct ssp_client *c, uint64_t *generation, char *err, size_t errlen)
 {
 	uint64_t gen = client_creds_generation(c);
 	struct creds_ref *r;
 	time_t now = time(NULL);
 
+	if (generation != NULL)
+		*generation = gen;
 	pthread_mutex_lock(&c->mu);
 	r = c->creds;
 	if (r != NULL && r->generation == gen && (r->c.expiration == 0 || r->c.expiration > now)) {

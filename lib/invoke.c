@@ -805,13 +805,13 @@ out:
 	return rc;
 }
 
-/* Credentials are missing or expired: ask the provider and wait for a new
- * generation, or give up when it already came and did not help. */
+/* Credentials are missing or expired (gen: the provider's generation seen
+ * before asking it): ask the provider and wait for a new generation, or
+ * give up when it already came and did not help. */
 static void
-invoke_park(struct invoke *inv)
+invoke_park(struct invoke *inv, uint64_t gen)
 {
 	struct invoke_ctx *ctx = inv->ctx;
-	uint64_t gen = client_creds_generation(ctx->client);
 	int bad;
 
 	if (inv->parked_once && gen != inv->park_generation) {
@@ -847,6 +847,7 @@ invoke_send(struct invoke *inv)
 {
 	struct invoke_ctx *ctx = inv->ctx;
 	struct creds_ref *creds;
+	uint64_t gen;
 	struct sigv4_input in;
 	struct sigv4_output out;
 	struct kvlist h = KVLIST_INIT;
@@ -855,9 +856,9 @@ invoke_send(struct invoke *inv)
 	long timeout_ms, connect_ms;
 	size_t i;
 
-	creds = client_creds_get(ctx->client, inv->cred_err, sizeof inv->cred_err);
+	creds = client_creds_get(ctx->client, &gen, inv->cred_err, sizeof inv->cred_err);
 	if (creds == NULL) {
-		invoke_park(inv);
+		invoke_park(inv, gen);
 		return;
 	}
 
@@ -970,9 +971,9 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 		if (invoke_remaining(inv) <= 0) {
 			/* Out of time while waiting for credentials: that is the
 			 * answer, unless usable ones came just now (a timeout). */
-			creds = moved
-			            ? client_creds_get(client, inv->cred_err, sizeof inv->cred_err)
-			            : NULL;
+			creds = moved ? client_creds_get(client, NULL, inv->cred_err,
+			                                 sizeof inv->cred_err)
+			              : NULL;
 			if (creds == NULL) {
 				invoke_fail(inv, SSP_ERR_CREDENTIALS, 503,
 				            "no usable AWS credentials within %.1f s: %s",

@@ -104,9 +104,13 @@ int client_log_enabled(const struct ssp_client *, enum ssp_log_level);
  * in-process chain. All thread-safe and non-blocking. client_creds_get()
  * asks the provider again only when its generation moved (or what it has
  * expired): a copy of the credentials per request showed in the profile.
- * NULL with err when there are none; release what it returns.
+ * NULL with err when there are none; release what it returns. *generation
+ * (may be NULL) is the provider's generation seen before asking it: a
+ * call that waits for new credentials waits for a move from there, so a
+ * publication between the failed fetch and the wait is not missed.
  */
-struct creds_ref *client_creds_get(struct ssp_client *, char *err, size_t errlen);
+struct creds_ref *client_creds_get(struct ssp_client *, uint64_t *generation, char *err,
+                                   size_t errlen);
 void client_creds_release(struct ssp_client *, struct creds_ref *);
 void client_creds_refresh(struct ssp_client *);
 uint64_t client_creds_generation(struct ssp_client *);
