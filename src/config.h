@@ -68,6 +68,7 @@ struct config {
 		double invoke;   /* whole budget for one request, retries included */
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
+		double start;    /* new workers must be ready within this (reload, upgrade) */
 	} timeouts;
 
 	struct {

@@ -800,6 +800,9 @@ static const struct key timeouts_keys[] = {
      "TCP and TLS connect to the Lambda endpoint"},
     {"shutdown", &t_duration, OFF(timeouts.shutdown), "30", 0, DAY, NULL,
      "grace for in-flight requests on stop or reload"},
+    {"start", &t_duration, OFF(timeouts.start), "10", MS, DAY, NULL,
+     "time new workers (and their local function processes) have to be ready on a reload or "
+     "an upgrade; past it the new ones are stopped and the running ones go on"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 

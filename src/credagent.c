@@ -54,6 +54,8 @@
 #define NEVER 1e18
 /* Attempts at the instance id when the region is known from elsewhere. */
 #define AGENT_META_TRIES 3
+/* The exit status of an agent that found another one holding the lease. */
+#define AGENT_EXIT_LEASE 3
 
 struct agent {
 	struct cs_config cfg;
@@ -422,7 +424,8 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	struct pollfd pfd;
 	struct cs_creds *snap;
 	double now, wake;
-	int ms;
+	pid_t holder;
+	int ms, took_over;
 
 	log_set_tag("credentials");
 	/* A name for ps/top beside the workers' "ssp-worker". */
@@ -432,6 +435,14 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master)
 		_exit(0);
+	/* One writer: refuse to run beside a live agent; take over a dead one's lease. */
+	if (credstore_lease_take(&took_over, &holder) != 0) {
+		log_error("another credentials agent (pid %ld) holds the store: this one exits",
+		          (long)holder);
+		_exit(AGENT_EXIT_LEASE);
+	}
+	if (took_over)
+		log_info("took over the credentials store from an agent that died");
 	agent_close_listeners();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
@@ -492,6 +503,7 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 			agent_pokes(&a, clock_mono());
 	}
 	log_debug("credentials agent stopping");
+	credstore_lease_release();
 	creds_clear(&a.cur);
 	imds_free(&a.imds);
 	curl_global_cleanup();
@@ -528,6 +540,5 @@ credstore_spawn_agent(const struct config *cfg)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		return -1;
-	atomic_store(&credstore_shm->agent_pid, pid);
 	return (int)pid;
 }

@@ -57,7 +57,7 @@ main(int argc, char **argv)
 		config_free(conf);
 		return 1;
 	}
-	rc = master_run(&cli, conf);
+	rc = master_run(&cli, conf, argv);
 	curl_global_cleanup();
 	return rc;
 }

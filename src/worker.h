@@ -28,6 +28,7 @@ struct worker_params {
 	const char *user; /* NULL: keep the master's identity */
 	uid_t uid;
 	gid_t gid;
+	int ready_fd; /* worker_ready() reports here (the master's status pipe) */
 };
 
 /*
@@ -44,5 +45,14 @@ int worker_run(const struct worker_params *);
  * next connection to a worker that stays.
  */
 int worker_draining(void);
+
+/*
+ * The worker can serve: start accepting and tell the master (once; later
+ * calls do nothing). worker_run() calls it when its listeners and request
+ * path are set up, except in local function mode, where the request path
+ * calls it once every function process has asked for work: until then the
+ * worker accepts nothing, and a reload waits for it (doc/process.md).
+ */
+void worker_ready(void);
 
 #endif
