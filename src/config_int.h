@@ -27,8 +27,9 @@ struct load {
 	const char *file; /* file name, or "command line" */
 	int line;         /* 0: no line (defaults, command line) */
 	char path[512];   /* dotted key being set (host names can be long) */
-	char *err;
+	char *err;        /* the problems, one per line */
 	size_t errlen;
+	int nerrors;
 	struct config *cfg;
 
 	/* Keys the file set, with their lines: duplicates and cross checks. */
@@ -83,6 +84,9 @@ int each_item(struct load *ld, const struct key *k, yaml_document_t *doc, yaml_n
               const char *text, item_fn fn, void *arg);
 void cache_hosts_free(struct config_cache_host *h, size_t n);
 extern const struct key_type t_block;
+
+/* config_check.c: what -t checks beyond the file (files, directories, users). */
+int check_system(struct load *ld, const struct config_cli *cli);
 
 /* config_addr.c: the setters of addresses and ACLs. */
 int port_parse(const char *s, int *port);
