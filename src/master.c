@@ -163,6 +163,7 @@ static void master_spawn_slot(size_t);
 static void master_check_done(void);
 static void master_check_ready(void);
 static void master_stop(const char *why);
+static void master_upgrade_done(void);
 
 /*
  * The user the workers (and local functions) run as: conf's user:, or,
@@ -559,6 +560,10 @@ master_become_worker(int slot, unsigned gen)
 	wp.uid = next ? m.next.uid : m.uid;
 	wp.gid = next ? m.next.gid : m.gid;
 	wp.ready_fd = m.status_wr;
+	/* While another generation (or the old master) serves, a new worker
+	 * accepts only once ready; on its own it accepts at once (and, in
+	 * local mode, answers 502 saying why its function does not start). */
+	wp.wait_ready = next || m.start_pending;
 	rc = worker_run(&wp);
 	free(fds);
 	return rc;
@@ -913,6 +918,11 @@ master_stop(const char *why)
 			evtimer_del(m.slots[i].ev);
 	if (m.start_timer != NULL)
 		evtimer_del(m.start_timer);
+	/* A new master still starting goes too: the operator stopped the service. */
+	if (m.upgrade_pid > 0 && !m.handed_over) {
+		kill(m.upgrade_pid, SIGTERM);
+		master_upgrade_done();
+	}
 	/* Workers first: their in-flight requests may still need the agent. */
 	TAILQ_FOREACH(c, &m.children, entry)
 	{

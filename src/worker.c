@@ -82,7 +82,7 @@ struct worker {
 	double last_activity;   /* monotonic: a connection or bytes from a client */
 	int draining;
 	int proxy_ready;
-	int ready;    /* worker_ready() was called: accepting allowed */
+	int ready;    /* accepting allowed (at once, or since worker_ready()) */
 	int ready_fd; /* where worker_ready() reports; -1 once done */
 };
 
@@ -367,14 +367,14 @@ worker_ready(void)
 {
 	int32_t msg[2];
 
-	if (w.ready)
-		return;
-	w.ready = 1;
-	if (!w.draining)
-		worker_set_accepting(1);
-	log_debug("serving on %zu sockets", w.nbound);
+	if (!w.ready) {
+		w.ready = 1;
+		if (!w.draining)
+			worker_set_accepting(1);
+	}
 	if (w.ready_fd < 0)
 		return;
+	log_debug("ready, serving on %zu sockets", w.nbound);
 	/* 8 bytes: one atomic write on a pipe, whoever else writes there. */
 	msg[0] = (int32_t)getpid();
 	msg[1] = 1;
@@ -430,6 +430,7 @@ worker_run(const struct worker_params *p)
 	TAILQ_INIT(&w.conns);
 	w.conf = p->conf;
 	w.ready_fd = p->ready_fd;
+	w.ready = !p->wait_ready;
 	snprintf(tag, sizeof tag, "worker %d", p->slot);
 	log_set_tag(tag);
 	log_set_level(p->conf->log_level);
@@ -479,8 +480,9 @@ worker_run(const struct worker_params *p)
 	evhttp_set_timeout_tv(w.http, &tv);
 	if (worker_listen(p->fds, p->nfds) == -1)
 		goto out;
-	/* Not before worker_ready(). */
-	worker_set_accepting(0);
+	/* Held until worker_ready() when another generation serves meanwhile. */
+	if (!w.ready)
+		worker_set_accepting(0);
 	if (proxy_init(w.base, w.http, p->conf) == -1) {
 		log_error("cannot set up the request path");
 		goto out;
