@@ -680,9 +680,11 @@ master_retire_agent(void)
 static void
 master_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct respawn *r = arg;
+	/* The slot's index, not its address: a reload reallocates m.slots. */
+	size_t i = (size_t)(uintptr_t)arg;
 
-	master_spawn_slot((size_t)(r - m.slots));
+	if (i < m.nslots)
+		master_spawn_slot(i);
 }
 
 /* Back off slot r before its next start (it died quickly, or fork failed). */
@@ -700,7 +702,7 @@ master_arm_respawn(struct respawn *r)
 	struct timeval tv = clock_tv(r->delay);
 
 	if (r->ev == NULL)
-		r->ev = evtimer_new(m.base, master_respawn_cb, r);
+		r->ev = evtimer_new(m.base, master_respawn_cb, (void *)(uintptr_t)(r - m.slots));
 	evtimer_add(r->ev, &tv);
 }
 
