@@ -466,13 +466,21 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	}
 	explicit_bzero(snap, sizeof *snap);
 	free(snap);
-	/* A predecessor killed while writing left a sequence odd: even it out now. */
+	/*
+	 * A predecessor killed while writing left a sequence odd, and the block
+	 * half written: a key of one set with the secret of another would sign
+	 * wrongly. Clear it (readers then wait for our first fetch, which is
+	 * now) rather than merely even the sequence out.
+	 */
 	if (atomic_load(&credstore_shm->creds_seq) & 1) {
 		cs_write_begin(&credstore_shm->creds_seq);
+		explicit_bzero(&credstore_shm->creds, sizeof credstore_shm->creds);
+		credstore_shm->creds.generation = atomic_load(&credstore_shm->generation);
 		cs_write_end(&credstore_shm->creds_seq);
 	}
 	if (atomic_load(&credstore_shm->meta_seq) & 1) {
 		cs_write_begin(&credstore_shm->meta_seq);
+		memset(&credstore_shm->meta, 0, sizeof credstore_shm->meta);
 		cs_write_end(&credstore_shm->meta_seq);
 	}
 	agent_read_config(&a, now);

@@ -63,11 +63,12 @@ enum child_kind {
 struct child {
 	pid_t pid;
 	enum child_kind kind;
-	int slot;       /* worker number, 1..workers */
-	unsigned gen;   /* configuration generation it runs */
-	int retiring;   /* told to go (reload or stop): do not replace */
-	int ready;      /* reported ready (worker_ready()) */
-	double started; /* monotonic seconds */
+	int slot;        /* worker number, 1..workers */
+	unsigned gen;    /* configuration generation it runs */
+	int retiring;    /* told to go (reload or stop): do not replace */
+	double deadline; /* retiring: killed if still there then (monotonic) */
+	int ready;       /* reported ready (worker_ready()) */
+	double started;  /* monotonic seconds */
 	TAILQ_ENTRY(child) entry;
 };
 TAILQ_HEAD(child_list, child);
@@ -164,6 +165,8 @@ static void master_check_done(void);
 static void master_check_ready(void);
 static void master_stop(const char *why);
 static void master_upgrade_done(void);
+static void master_arm_kill_timer(void);
+static void master_retire_child(struct child *, int sig, double grace);
 
 /*
  * The user the workers (and local functions) run as: conf's user:, or,
@@ -671,8 +674,8 @@ master_retire_agent(void)
 	m.slots[0].delay = 0;
 	if ((c = master_agent()) == NULL)
 		return;
-	c->retiring = 1;
-	kill(c->pid, SIGTERM);
+	master_retire_child(c, SIGTERM, MASTER_KILL_MARGIN);
+	master_arm_kill_timer();
 	credstore_agent_state(CREDSTORE_AGENT_NONE, "no credentials agent runs in local "
 	                                            "function mode");
 }
@@ -770,31 +773,56 @@ master_signal_workers(int sig, unsigned gen)
 	}
 }
 
+/* Kill the retiring children past their deadline; wake again for the next one. */
 static void
 master_kill_cb(evutil_socket_t fd, short what, void *arg)
 {
 	char name[64];
 	struct child *c;
+	double now = clock_mono();
 
 	TAILQ_FOREACH(c, &m.children, entry)
 	{
-		if (!c->retiring)
+		if (!c->retiring || c->deadline <= 0 || c->deadline > now)
 			continue;
 		log_warn("%s (pid %ld) still running after the shutdown timeout: killing it",
 		         master_kind_name(c, name, sizeof name), (long)c->pid);
 		kill(c->pid, SIGKILL);
+		c->deadline = 0; /* once */
 	}
+	master_arm_kill_timer();
 }
 
-/* Retiring children still there after seconds are killed. */
+/* Wake at the earliest deadline of a retiring child (each has its own: a
+ * worker retired by this reload is not killed on the last one's schedule). */
 static void
-master_arm_kill_timer(double seconds)
+master_arm_kill_timer(void)
 {
-	struct timeval tv = clock_tv(seconds);
+	struct timeval tv;
+	struct child *c;
+	double first = 0, now = clock_mono();
 
+	TAILQ_FOREACH(c, &m.children, entry)
+	if (c->retiring && c->deadline > 0 && (first == 0 || c->deadline < first))
+		first = c->deadline;
 	if (m.killtimer == NULL)
 		m.killtimer = evtimer_new(m.base, master_kill_cb, NULL);
+	if (first == 0) {
+		evtimer_del(m.killtimer);
+		return;
+	}
+	tv = clock_tv(first > now ? first - now : 0);
 	evtimer_add(m.killtimer, &tv);
+}
+
+/* Tell c to go with sig; it is killed if still there after grace seconds. */
+static void
+master_retire_child(struct child *c, int sig, double grace)
+{
+	if (!c->retiring)
+		c->deadline = clock_mono() + grace;
+	c->retiring = 1;
+	kill(c->pid, sig);
 }
 
 /* Tell the workers of gen to finish what they have and go (sig: SIGQUIT or SIGTERM). */
@@ -803,12 +831,12 @@ master_retire_gen(unsigned gen, int sig)
 {
 	struct child *c;
 
+	double grace = master_conf_of(gen)->timeouts.shutdown + MASTER_KILL_MARGIN;
+
 	TAILQ_FOREACH(c, &m.children, entry)
-	if (c->kind == CHILD_WORKER && c->gen == gen && !c->retiring) {
-		c->retiring = 1;
-		kill(c->pid, sig);
-	}
-	master_arm_kill_timer(master_conf_of(gen)->timeouts.shutdown + MASTER_KILL_MARGIN);
+	if (c->kind == CHILD_WORKER && c->gen == gen && !c->retiring)
+		master_retire_child(c, sig, grace);
+	master_arm_kill_timer();
 }
 
 /* A reload in flight is over (committed or abandoned): forget it. */
@@ -900,6 +928,7 @@ master_stop(const char *why)
 {
 	struct child *c;
 	int workers = 0;
+	double grace;
 	size_t i;
 
 	if (m.stopping) {
@@ -926,21 +955,18 @@ master_stop(const char *why)
 		master_upgrade_done();
 	}
 	/* Workers first: their in-flight requests may still need the agent. */
+	grace = m.conf->timeouts.shutdown + MASTER_KILL_MARGIN;
 	TAILQ_FOREACH(c, &m.children, entry)
 	{
 		if (c->kind != CHILD_WORKER)
 			continue;
-		c->retiring = 1;
-		kill(c->pid, SIGTERM);
+		master_retire_child(c, SIGTERM, grace);
 		workers++;
 	}
 	if (workers == 0)
 		TAILQ_FOREACH(c, &m.children, entry)
-		{
-			c->retiring = 1;
-			kill(c->pid, SIGTERM);
-		}
-	master_arm_kill_timer(m.conf->timeouts.shutdown + MASTER_KILL_MARGIN);
+	master_retire_child(c, SIGTERM, grace);
+	master_arm_kill_timer();
 	master_check_done();
 }
 
@@ -959,9 +985,8 @@ master_check_done(void)
 	if (workers == 0)
 		TAILQ_FOREACH(c, &m.children, entry)
 	if (!c->retiring) {
-		c->retiring = 1;
-		kill(c->pid, SIGTERM);
-		master_arm_kill_timer(MASTER_KILL_MARGIN);
+		master_retire_child(c, SIGTERM, MASTER_KILL_MARGIN);
+		master_arm_kill_timer();
 	}
 	if (TAILQ_EMPTY(&m.children))
 		event_base_loopbreak(m.base);
