@@ -188,6 +188,20 @@ worker_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
 }
 
 /*
+ * Bytes went out to a client (evbuffer callback on its output). A client's
+ * quiet moment starts when it has its answer, not when it sent the
+ * request: a draining worker measuring from the request would close a
+ * keep-alive connection right after a slow answer, while the client sends
+ * its next request on it (the chaos test caught that).
+ */
+static void
+worker_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted > 0)
+		w.last_activity = clock_mono();
+}
+
+/*
  * evhttp asks for a bufferevent for each new connection. It is created
  * with BEV_OPT_CLOSE_ON_FREE, so that the socket stays open (evhttp only
  * shuts down its sending side) until our reference goes in worker_sweep():
@@ -209,6 +223,7 @@ worker_bevcb(struct event_base *base, void *arg)
 	c->bev = bev;
 	bufferevent_incref(bev);
 	evbuffer_add_cb(bufferevent_get_input(bev), worker_input_cb, bev);
+	evbuffer_add_cb(bufferevent_get_output(bev), worker_output_cb, NULL);
 	w.last_activity = clock_mono();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;

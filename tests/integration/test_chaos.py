@@ -273,6 +273,7 @@ class Chaos(ProxyTestCase):
         self.assertEqual(processes_with("chaos-crash-fn"), [])
         # The last one written was valid ("b", 3 workers) or broken (then the
         # one before it runs): settle on "a" for what follows.
+        load.phase = "settle"
         n = self.log_outcomes(d)
         self.write(d, "a")
         os.kill(master, signal.SIGHUP)
@@ -280,8 +281,10 @@ class Chaos(ProxyTestCase):
         harness.wait_for(lambda: len(harness.workers_of(master)) == 2, timeout=10,
                          what="2 workers after the reloads")
 
-        # 2. 20 kill -9 of a random worker.
+        # 2. 20 kill -9 of a random worker. (Requests of the previous phase
+        # still in flight finish first: they must not fail.)
         load.phase = "kill-worker"
+        time.sleep(0.5)
         back = []
         rnd = random.Random(11)
         for i in range(20):
@@ -299,12 +302,14 @@ class Chaos(ProxyTestCase):
             back.append(time.monotonic() - t0)
             time.sleep(0.8)
         # Requests in flight on a killed worker never reach the access log.
-        time.sleep(0.5)
+        # The phase's requests as the clients saw them first (a worker logs
+        # a request before the client can have the answer), then the log.
         load.phase = "agent"
-        with open(self.access_log) as f:
-            logged = set(re.findall(r" (/chaos/[^ ]+) ", f.read()))
+        time.sleep(1.0)
         with load.lock:
             phase2 = [r for r in load.records if r[1] == "kill-worker"]
+        with open(self.access_log) as f:
+            logged = set(re.findall(r" (/chaos/[^ ]+) ", f.read()))
         failed = {r[0] for r in phase2 if r[2] != "ok"}
         unlogged = {r[0] for r in phase2 if r[0] not in logged}
         report["worker kills"] = {"kills": 20, "requests": len(phase2),
