@@ -39,9 +39,11 @@
 #include "clock.h"
 #include "config.h"
 #include "credstore.h"
+#include "listeners.h"
 #include "log.h"
 #include "master.h"
 #include "sdnotify.h"
+#include "upgrade.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -49,11 +51,6 @@
 #define MASTER_QUICK_DEATH 2.0
 /* Grace beyond timeouts.shutdown before a child that will not go is killed. */
 #define MASTER_KILL_MARGIN 1.0
-/* listen(2) backlog, as nginx on Linux. */
-#define MASTER_BACKLOG 511
-/* The environment of a binary upgrade (see master_upgrade()). */
-#define MASTER_ENV_FDS "SSP_LISTEN_FDS"
-#define MASTER_ENV_UPGRADE "SSP_UPGRADE_FD"
 
 enum child_kind {
 	CHILD_WORKER,
@@ -72,16 +69,6 @@ struct child {
 	TAILQ_ENTRY(child) entry;
 };
 TAILQ_HEAD(child_list, child);
-
-struct listener {
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	char text[80];
-	int fd;
-	int cur;   /* the running configuration listens here */
-	int next;  /* the configuration being started does */
-	int fresh; /* bound for a reload that is not committed yet */
-};
 
 /* A slot waiting to be (re)spawned after a back-off. */
 struct respawn {
@@ -119,8 +106,7 @@ struct master {
 	size_t nsig;
 	struct event *killtimer; /* shutdown: kill what is left */
 
-	struct listener *listeners;
-	size_t nlisteners;
+	struct listeners listeners;
 
 	struct child_list children;
 	struct respawn *slots; /* index 0: the agent; 1..n: workers */
@@ -144,8 +130,6 @@ struct master {
 	int handed_over;
 	/* The new master's side: tell the old one here once ready (-1: no). */
 	int upgrade_fd;
-	int *inherited; /* listening sockets handed over, -1 once adopted */
-	size_t ninherited;
 
 	char *pid_file; /* the one we wrote */
 	uid_t uid;
@@ -222,169 +206,6 @@ master_log_user(const struct config *conf, const char *name)
 		log_warn("user: root: workers and local functions run as root");
 }
 
-static int
-master_same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
-                 socklen_t blen)
-{
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-/* A listening socket the old master handed over for l (binary upgrade), or -1. */
-static int
-master_adopt(const struct config_listen *l)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	size_t i;
-	int fd;
-
-	for (i = 0; i < m.ninherited; i++) {
-		if ((fd = m.inherited[i]) < 0)
-			continue;
-		memset(&ss, 0, sizeof ss);
-		len = sizeof ss;
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-			continue;
-		if (!master_same_addr(&ss, len, &l->addr, l->addrlen))
-			continue;
-		m.inherited[i] = -1;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		return fd;
-	}
-	return -1;
-}
-
-static int
-master_bind(const struct config_listen *l, char *err, size_t errlen)
-{
-	int fd, on = 1, family = l->addr.ss_family;
-
-	if ((fd = master_adopt(l)) != -1)
-		return fd;
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "listen %s: socket: %s", l->text, strerror(errno));
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1)
-		goto fail;
-	/* [::]:8000 means IPv6 only; 0.0.0.0:8000 can then be listed too. */
-	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == -1)
-		goto fail;
-	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1)
-		goto fail;
-	if (listen(fd, MASTER_BACKLOG) == -1)
-		goto fail;
-	return fd;
-fail:
-	snprintf(err, errlen, "listen %s: %s", l->text, strerror(errno));
-	close(fd);
-	return -1;
-}
-
-/* Undo master_bind_all(conf, 1) for a reload that failed or was abandoned. */
-static void
-master_unbind_next(void)
-{
-	size_t i, j;
-
-	for (i = 0, j = 0; i < m.nlisteners; i++) {
-		if (m.listeners[i].fresh) {
-			close(m.listeners[i].fd);
-			continue;
-		}
-		m.listeners[i].next = 0;
-		m.listeners[j++] = m.listeners[i];
-	}
-	m.nlisteners = j;
-}
-
-/*
- * Make sure every address of conf has a listening socket, binding the new
- * ones; mark them as the running configuration's (next: 0) or the one
- * being started's (next: 1). On error nothing changes (the sockets bound
- * here are closed again).
- */
-static int
-master_bind_all(const struct config *conf, int next, char *err, size_t errlen)
-{
-	struct listener *l;
-	size_t i, j;
-	int fd;
-
-	for (i = 0; i < conf->nlisten; i++) {
-		const struct config_listen *cl = &conf->listen[i];
-
-		for (j = 0; j < m.nlisteners; j++)
-			if (master_same_addr(&m.listeners[j].addr, m.listeners[j].addrlen,
-			                     &cl->addr, cl->addrlen))
-				break;
-		if (j < m.nlisteners) {
-			if (next)
-				m.listeners[j].next = 1;
-			else
-				m.listeners[j].cur = 1;
-			continue;
-		}
-		if ((fd = master_bind(cl, err, errlen)) == -1) {
-			master_unbind_next();
-			return -1;
-		}
-		m.listeners = xreallocarray(m.listeners, m.nlisteners + 1, sizeof *m.listeners);
-		l = &m.listeners[m.nlisteners++];
-		memset(l, 0, sizeof *l);
-		l->addr = cl->addr;
-		l->addrlen = cl->addrlen;
-		snprintf(l->text, sizeof l->text, "%s", cl->text);
-		l->fd = fd;
-		if (next)
-			l->next = 1;
-		else
-			l->cur = 1;
-		l->fresh = 1;
-	}
-	return 0;
-}
-
-/* The reload (next: 1) or the start (0) went through: the new sockets are ours. */
-static void
-master_commit_listeners(int next)
-{
-	size_t i;
-
-	for (i = 0; i < m.nlisteners; i++) {
-		if (next) {
-			m.listeners[i].cur = m.listeners[i].next;
-			m.listeners[i].next = 0;
-		}
-		if (m.listeners[i].fresh) {
-			m.listeners[i].fresh = 0;
-			log_info("listening on %s", m.listeners[i].text);
-		}
-	}
-}
-
-/* Close the sockets no running worker can be using any more. */
-static void
-master_close_stale_listeners(void)
-{
-	struct child *c;
-	size_t i, j;
-
-	TAILQ_FOREACH(c, &m.children, entry)
-	if (c->kind == CHILD_WORKER && c->gen < m.gen)
-		return; /* an older generation is still finishing */
-	for (i = 0, j = 0; i < m.nlisteners; i++) {
-		if (!m.listeners[i].cur && !m.listeners[i].next) {
-			log_info("no longer listening on %s", m.listeners[i].text);
-			close(m.listeners[i].fd);
-			continue;
-		}
-		m.listeners[j++] = m.listeners[i];
-	}
-	m.nlisteners = j;
-}
-
 /*
  * Write our pid to path atomically (a temporary file renamed over it), so
  * that a reader (an init script polling the file) never sees it empty.
@@ -434,6 +255,18 @@ master_update_pid_file(const struct config *conf, char *err, size_t errlen)
 	free(m.pid_file);
 	m.pid_file = xstrdup(conf->pid_file);
 	return 0;
+}
+
+/* Close the sockets no generation uses, once no older worker may still hold them. */
+static void
+master_close_stale(void)
+{
+	struct child *c;
+
+	TAILQ_FOREACH(c, &m.children, entry)
+	if (c->kind == CHILD_WORKER && c->gen < m.gen)
+		return; /* an older generation is still finishing */
+	listeners_close_unused(&m.listeners);
 }
 
 static const char *
@@ -542,16 +375,15 @@ master_become_worker(int slot, unsigned gen)
 	free(m.pid_file); /* the master's to remove, not ours */
 	m.pid_file = NULL;
 
-	fds = xcalloc(m.nlisteners + 1, sizeof *fds);
-	for (i = 0; i < m.nlisteners; i++) {
-		if (next ? m.listeners[i].next : m.listeners[i].cur)
-			fds[n++] = m.listeners[i].fd;
-		else
-			close(m.listeners[i].fd);
-	}
-	free(m.listeners);
-	m.listeners = NULL;
-	m.nlisteners = 0;
+	/* Ours: the sockets of our generation; the others are closed. */
+	fds = xcalloc(m.listeners.n + 1, sizeof *fds);
+	n = listeners_fds(&m.listeners, next, fds);
+	for (i = 0; i < m.listeners.n; i++)
+		if (!(next ? m.listeners.l[i].next : m.listeners.l[i].cur))
+			close(m.listeners.l[i].fd);
+	free(m.listeners.l);
+	m.listeners.l = NULL;
+	m.listeners.n = 0;
 
 	memset(&wp, 0, sizeof wp);
 	wp.slot = slot;
@@ -870,7 +702,7 @@ master_abandon(const char *fmt, ...)
 	log_error("reload abandoned, the running configuration (generation %u) keeps serving: %s",
 	          m.gen, why);
 	master_retire_gen(m.next.gen, SIGTERM);
-	master_unbind_next();
+	listeners_unbind_next(&m.listeners);
 	if (accesslog_open(m.conf->access_log, m.uid, m.gid, err, sizeof err) == -1)
 		log_error("%s", err);
 	if (cache_setup(m.conf, err, sizeof err) == -1)
@@ -901,13 +733,13 @@ master_commit(void)
 	m.gid = m.next.gid;
 	m.user = m.next.user;
 	master_pending_clear();
-	master_commit_listeners(1);
+	listeners_commit(&m.listeners, 1);
 	/* The old workers stop accepting and finish what they have. */
 	master_retire_gen(old, SIGQUIT);
 	master_size_slots(m.conf);
 	if (!master_wants_agent())
 		master_retire_agent();
-	master_close_stale_listeners();
+	master_close_stale();
 	log_info("configuration reloaded (generation %u, %d workers ready after %.2fs)", m.gen,
 	         m.conf->workers, took);
 	sdnotify("READY=1");
@@ -1027,10 +859,10 @@ master_reload(void)
 	if (master_resolve_user(conf, &uid, &gid, &user, err, sizeof err) == -1)
 		goto fail;
 	gen = m.gen + 1;
-	if (master_bind_all(conf, 1, err, sizeof err) == -1)
+	if (listeners_bind(&m.listeners, conf, 1, err, sizeof err) == -1)
 		goto fail;
 	if (accesslog_open(conf->access_log, uid, gid, err, sizeof err) == -1) {
-		master_unbind_next();
+		listeners_unbind_next(&m.listeners);
 		goto fail;
 	}
 	for (i = 0; i < conf->nwarnings; i++)
@@ -1176,7 +1008,7 @@ master_reap(void)
 		if (m.in_child)
 			return;
 	}
-	master_close_stale_listeners();
+	master_close_stale();
 	master_check_ready();
 	master_check_done();
 }
@@ -1317,12 +1149,10 @@ master_upgrade_timeout_cb(evutil_socket_t fd, short what, void *arg)
 static void
 master_upgrade(void)
 {
-	extern char **environ;
-	char **envp, *fds = NULL, *tmp, *upg;
-	sigset_t all, old;
+	char err[256];
 	struct timeval tv;
-	size_t i, n = 0;
-	int p[2];
+	size_t nfds;
+	int *fds, rd;
 	pid_t pid;
 
 	if (m.stopping)
@@ -1334,65 +1164,18 @@ master_upgrade(void)
 		                                     : "an upgrade is in progress");
 		return;
 	}
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_error("upgrade: pipe: %s", strerror(errno));
-		return;
-	}
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	for (i = 0; i < m.nlisteners; i++) {
-		if (!m.listeners[i].cur)
-			continue;
-		xasprintf(&tmp, "%s%s%d", fds != NULL ? fds : "", fds != NULL ? "," : "",
-		          m.listeners[i].fd);
-		free(fds);
-		fds = tmp;
-	}
-	/* The environment, with ours replacing any stale copies. */
-	for (i = 0; environ[i] != NULL; i++)
-		;
-	envp = xcalloc(i + 3, sizeof *envp);
-	for (i = 0; environ[i] != NULL; i++)
-		if (strncmp(environ[i], MASTER_ENV_FDS "=", strlen(MASTER_ENV_FDS) + 1) != 0 &&
-		    strncmp(environ[i], MASTER_ENV_UPGRADE "=", strlen(MASTER_ENV_UPGRADE) + 1) !=
-		        0)
-			envp[n++] = environ[i];
-	xasprintf(&tmp, MASTER_ENV_FDS "=%s", fds != NULL ? fds : "");
-	envp[n++] = tmp;
-	xasprintf(&upg, MASTER_ENV_UPGRADE "=%d", p[1]);
-	envp[n++] = upg;
-	envp[n] = NULL;
-
+	fds = xcalloc(m.listeners.n + 1, sizeof *fds);
+	nfds = listeners_fds(&m.listeners, 0, fds);
 	log_info("upgrade: starting %s", m.exe);
-	fflush(stderr);
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		/* The child: the sockets and the pipe survive exec, nothing else. */
-		for (i = 0; i < m.nlisteners; i++)
-			if (m.listeners[i].cur)
-				fcntl(m.listeners[i].fd, F_SETFD, 0);
-		fcntl(p[1], F_SETFD, 0);
-		/* exec resets our handlers; the mask it would keep. */
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		execve(m.exe, m.argv, envp);
-		_exit(127);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(p[1]);
+	pid = upgrade_spawn(m.exe, m.argv, fds, nfds, &rd, err, sizeof err);
 	free(fds);
-	free(tmp);
-	free(upg);
-	free(envp);
 	if (pid == -1) {
-		log_error("upgrade: fork: %s", strerror(errno));
-		close(p[0]);
+		log_error("upgrade failed: %s; this one keeps serving", err);
 		return;
 	}
 	m.upgrade_pid = pid;
-	m.upgrade_rd = p[0];
-	m.upgrade_ev = event_new(m.base, p[0], EV_READ | EV_PERSIST, master_upgrade_cb, NULL);
+	m.upgrade_rd = rd;
+	m.upgrade_ev = event_new(m.base, rd, EV_READ | EV_PERSIST, master_upgrade_cb, NULL);
 	event_add(m.upgrade_ev, NULL);
 	if (m.upgrade_timer == NULL)
 		m.upgrade_timer = evtimer_new(m.base, master_upgrade_timeout_cb, NULL);
@@ -1415,9 +1198,8 @@ master_start_ready(void)
 		log_error("%s", err);
 	snprintf(msg, sizeof msg, "MAINPID=%ld\nREADY=1", (long)getpid());
 	sdnotify(msg);
-	if (write(m.upgrade_fd, "R", 1) != 1)
+	if (upgrade_ready(m.upgrade_fd) == -1)
 		log_warn("upgrade: cannot tell the old master: %s", strerror(errno));
-	close(m.upgrade_fd);
 	m.upgrade_fd = -1;
 	log_info("upgrade: workers ready; the old master retires");
 }
@@ -1492,17 +1274,11 @@ master_free(void)
 		close(m.status_rd);
 	if (m.status_wr >= 0)
 		close(m.status_wr);
-	for (i = 0; i < m.ninherited; i++)
-		if (m.inherited[i] >= 0)
-			close(m.inherited[i]);
-	free(m.inherited);
 	for (i = 0; i < m.nslots; i++)
 		if (m.slots[i].ev != NULL)
 			event_free(m.slots[i].ev);
 	free(m.slots);
-	for (i = 0; i < m.nlisteners; i++)
-		close(m.listeners[i].fd);
-	free(m.listeners);
+	listeners_free(&m.listeners);
 	while ((c = TAILQ_FIRST(&m.children)) != NULL) {
 		TAILQ_REMOVE(&m.children, c, entry);
 		free(c);
@@ -1524,38 +1300,6 @@ master_free(void)
 	memset(&m, 0, sizeof m);
 }
 
-/* Started by an old master for a binary upgrade? Take what it handed over. */
-static void
-master_take_handover(void)
-{
-	const char *v;
-	char *end;
-	long fd;
-
-	m.upgrade_fd = -1;
-	if ((v = getenv(MASTER_ENV_UPGRADE)) != NULL) {
-		fd = strtol(v, &end, 10);
-		if (*end == '\0' && fd > 2 && fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0)
-			m.upgrade_fd = (int)fd;
-	}
-	if ((v = getenv(MASTER_ENV_FDS)) != NULL) {
-		while (*v != '\0') {
-			fd = strtol(v, &end, 10);
-			if (end == v)
-				break;
-			if (fd > 2 && fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0) {
-				m.inherited = xreallocarray(m.inherited, m.ninherited + 1,
-				                            sizeof *m.inherited);
-				m.inherited[m.ninherited++] = (int)fd;
-			}
-			v = *end == ',' ? end + 1 : end;
-		}
-	}
-	/* Not for our children, nor for the next upgrade. */
-	unsetenv(MASTER_ENV_UPGRADE);
-	unsetenv(MASTER_ENV_FDS);
-}
-
 int
 master_run(const struct config_cli *cli, struct config *conf, char **argv)
 {
@@ -1563,9 +1307,9 @@ master_run(const struct config_cli *cli, struct config *conf, char **argv)
 	                           SIGUSR1, SIGUSR2, SIGCHLD, MASTER_SIGUPGRADE};
 	char err[1024], exe[4096];
 	struct timeval tv;
+	size_t i, ninherited;
 	ssize_t n;
-	size_t i;
-	int rc, st[2];
+	int rc, st[2], *inherited;
 
 	memset(&m, 0, sizeof m);
 	TAILQ_INIT(&m.children);
@@ -1577,7 +1321,10 @@ master_run(const struct config_cli *cli, struct config *conf, char **argv)
 	m.status_rd = m.status_wr = m.upgrade_rd = -1;
 	log_set_tag("master");
 	signal(SIGPIPE, SIG_IGN);
-	master_take_handover();
+	/* Started by an old master for a binary upgrade? Take what it handed over. */
+	m.upgrade_fd = upgrade_take(&inherited, &ninherited);
+	listeners_inherit(&m.listeners, inherited, ninherited);
+	free(inherited);
 	/* Our binary's path now: a package upgrade replaces the file, and
 	 * /proc/self/exe then names a deleted one. */
 	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
@@ -1591,7 +1338,7 @@ master_run(const struct config_cli *cli, struct config *conf, char **argv)
 		goto out;
 	}
 	if (master_resolve_user(conf, &m.uid, &m.gid, &m.user, err, sizeof err) == -1 ||
-	    master_bind_all(conf, 0, err, sizeof err) == -1 ||
+	    listeners_bind(&m.listeners, conf, 0, err, sizeof err) == -1 ||
 	    accesslog_open(conf->access_log, m.uid, m.gid, err, sizeof err) == -1 ||
 	    (m.upgrade_fd < 0 && master_update_pid_file(conf, err, sizeof err) == -1)) {
 		log_error("%s", err);
@@ -1599,12 +1346,8 @@ master_run(const struct config_cli *cli, struct config *conf, char **argv)
 		goto out;
 	}
 	/* Handed-over sockets the configuration no longer names. */
-	for (i = 0; i < m.ninherited; i++)
-		if (m.inherited[i] >= 0) {
-			close(m.inherited[i]);
-			m.inherited[i] = -1;
-		}
-	master_commit_listeners(0);
+	listeners_close_inherited(&m.listeners);
+	listeners_commit(&m.listeners, 0);
 	master_log_user(conf, m.user);
 	if (pipe2(st, O_CLOEXEC) == -1) {
 		log_error("pipe: %s", strerror(errno));
