@@ -43,7 +43,11 @@ main(int argc, char **argv)
 	if (cli.test_only) {
 		for (i = 0; i < conf->nwarnings; i++)
 			fprintf(stderr, "ssm-sign-proxy: warning: %s\n", conf->warnings[i]);
-		printf("configuration %s ok\n", conf->path != NULL ? conf->path : "(command line)");
+		if (cli.dump)
+			config_dump(conf, stdout);
+		else
+			printf("configuration %s ok\n",
+			       conf->path != NULL ? conf->path : "(command line)");
 		config_free(conf);
 		return 0;
 	}
