@@ -554,8 +554,10 @@ substitute_scalar(struct load *ld, yaml_node_t *n)
 		}
 		colon = memchr(p + 2, ':', (size_t)(end - p - 2));
 		nlen = (size_t)((colon != NULL ? colon : end) - (p + 2));
-		if (nlen == 0 || nlen >= sizeof name || (!isalpha((unsigned char)p[2]) && p[2] != '_') ||
-		    strspn(p + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+		if (nlen == 0 || nlen >= sizeof name ||
+		    (!isalpha((unsigned char)p[2]) && p[2] != '_') ||
+		    strspn(p + 2,
+		           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
 		        nlen ||
 		    (colon != NULL && colon[1] != '-')) {
 			free(out);
@@ -569,8 +571,9 @@ substitute_scalar(struct load *ld, yaml_node_t *n)
 			PUT(colon + 2, (size_t)(end - colon - 2));
 		else if (val == NULL) {
 			free(out);
-			return load_error(ld, "${%s}: the environment variable %s is not set (give a "
-			                      "default with ${%s:-default})",
+			return load_error(ld,
+			                  "${%s}: the environment variable %s is not set (give a "
+			                  "default with ${%s:-default})",
 			                  name, name, name);
 		} else
 			PUT(val, strlen(val));
@@ -696,7 +699,8 @@ load_includes(struct load *ld, yaml_document_t *doc, yaml_node_t *root)
 			n = yaml_document_get_node(doc, *it);
 			ld->line = (int)n->start_mark.line + 1;
 			if (n->type != YAML_SCALAR_NODE || node_is_null(n))
-				return load_error(ld, "expected a file or a glob in the list, got %s",
+				return load_error(ld,
+				                  "expected a file or a glob in the list, got %s",
 				                  node_kind(n));
 			if (include_item(ld, (const char *)n->data.scalar.value) == -1)
 				return -1;

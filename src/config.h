@@ -122,9 +122,9 @@ struct config {
 		size_t nallow;
 		char **metrics_hosts; /* host names allowed as metric labels */
 		size_t nmetrics_hosts;
-		double ready_margin;  /* credentials valid at least this long to be ready */
-		int ready_invocations;  /* the last N invocations ... */
-		double ready_window;    /* ... within this many seconds, all failed: not ready */
+		double ready_margin;   /* credentials valid at least this long to be ready */
+		int ready_invocations; /* the last N invocations ... */
+		double ready_window;   /* ... within this many seconds, all failed: not ready */
 	} admin;
 
 	/*

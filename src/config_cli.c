@@ -90,8 +90,8 @@ config_parse_args(int argc, char **argv, struct config_cli *cli, char *err, size
 			continue;
 		}
 		if (strcmp(flag, "t") == 0 || strcmp(flag, "T") == 0 || strcmp(flag, "V") == 0 ||
-		    strcmp(flag, "h") == 0 ||
-		    strcmp(flag, "help") == 0 || strcmp(flag, "version") == 0) {
+		    strcmp(flag, "h") == 0 || strcmp(flag, "help") == 0 ||
+		    strcmp(flag, "version") == 0) {
 			if (value != NULL) {
 				snprintf(err, errlen, "option -%s takes no value", flag);
 				return -1;

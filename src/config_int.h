@@ -116,8 +116,8 @@ int set_allow(struct load *, const struct key *, void *base, yaml_document_t *, 
               const char *text);
 int set_admin_listen(struct load *, const struct key *, void *base, yaml_document_t *,
                      yaml_node_t *, const char *text);
-int set_admin_allow(struct load *, const struct key *, void *base, yaml_document_t *,
-                    yaml_node_t *, const char *text);
+int set_admin_allow(struct load *, const struct key *, void *base, yaml_document_t *, yaml_node_t *,
+                    const char *text);
 
 /* config_dump.c: the printers of the types. */
 void print_string(FILE *, const struct key *, const void *, int);

@@ -615,8 +615,8 @@ host_item(struct load *ld, const char *item, void *arg)
 			free(h);
 			return load_error(ld, "\"%s\" is listed twice", item);
 		}
-	cfg->admin.metrics_hosts = xreallocarray(cfg->admin.metrics_hosts,
-	                                         cfg->admin.nmetrics_hosts + 1, sizeof(char *));
+	cfg->admin.metrics_hosts =
+	    xreallocarray(cfg->admin.metrics_hosts, cfg->admin.nmetrics_hosts + 1, sizeof(char *));
 	cfg->admin.metrics_hosts[cfg->admin.nmetrics_hosts++] = h;
 	return 0;
 }
@@ -881,27 +881,33 @@ fail:
 
 static const struct key_type t_string = {"string", "a string", set_string, print_string};
 static const struct key_type t_path = {"path", "an absolute path", set_path, print_string};
-static const struct key_type t_access_log = {"path|syslog|-|off",
-                                             "a path, syslog, - (stderr) or off", set_access_log, print_string};
+static const struct key_type t_access_log = {
+    "path|syslog|-|off", "a path, syslog, - (stderr) or off", set_access_log, print_string};
 static const struct key_type t_user = {"user", "a user name", set_user, print_string};
 static const struct key_type t_region = {"region", "a region name", set_region, print_string};
 static const struct key_type t_proxy = {"url", "a proxy URL", set_egress_proxy, print_string};
-static const struct key_type t_function = {"function", "a function name or ARN", set_function, print_string};
+static const struct key_type t_function = {"function", "a function name or ARN", set_function,
+                                           print_string};
 static const struct key_type t_bool = {"bool", "a boolean (true, false, yes, no, on, off)",
                                        set_bool, print_bool};
 static const struct key_type t_int = {"int", "an integer", set_int, print_int};
 static const struct key_type t_workers = {"int|auto", "an integer or auto", set_workers, print_int};
-static const struct key_type t_duration = {
-    "duration", "a duration (seconds, or a number with ms, s, m or h)", set_duration, print_duration};
+static const struct key_type t_duration = {"duration",
+                                           "a duration (seconds, or a number with ms, s, m or h)",
+                                           set_duration, print_duration};
 static const struct key_type t_size = {"size", "a size (bytes, or a number with K, M or G)",
                                        set_size, print_size};
-static const struct key_type t_log_level = {
-    "error|warn|info|debug", "a log level (error, warn, info, debug)", set_log_level, print_log_level};
-static const struct key_type t_listen = {"address list", "an address (HOST:PORT)", set_listen, print_listen};
+static const struct key_type t_log_level = {"error|warn|info|debug",
+                                            "a log level (error, warn, info, debug)", set_log_level,
+                                            print_log_level};
+static const struct key_type t_listen = {"address list", "an address (HOST:PORT)", set_listen,
+                                         print_listen};
 static const struct key_type t_allow = {"cidr list", "an address or CIDR", set_allow, print_allow};
-static const struct key_type t_env = {"map", "a mapping of NAME: value", set_environment, print_env};
+static const struct key_type t_env = {"map", "a mapping of NAME: value", set_environment,
+                                      print_env};
 static const struct key_type t_cache_hosts = {
-    "map", "a mapping of host: TTL or host: {ttl, private, cookies}", set_cache_hosts, print_cache_hosts};
+    "map", "a mapping of host: TTL or host: {ttl, private, cookies}", set_cache_hosts,
+    print_cache_hosts};
 static int
 set_block(struct load *ld, const struct key *k, void *base, yaml_document_t *doc, yaml_node_t *node,
           const char *text)
@@ -915,9 +921,9 @@ static const struct key_type t_log = {"stderr|syslog|path", "stderr, syslog or a
 static const struct key_type t_format = {"text|json", "text or json", set_format, print_format};
 static const struct key_type t_mode = {"mode", "a file mode in octal (like 0660)", set_mode,
                                        print_mode};
-static const struct key_type t_admin_listen = {
-    "address|path", "a loopback HOST:PORT or a unix socket path", set_admin_listen,
-    print_admin_listen};
+static const struct key_type t_admin_listen = {"address|path",
+                                               "a loopback HOST:PORT or a unix socket path",
+                                               set_admin_listen, print_admin_listen};
 static const struct key_type t_admin_allow = {"cidr list", "an address or CIDR", set_admin_allow,
                                               print_admin_allow};
 static const struct key_type t_hosts = {"host list", "a host name", set_metrics_hosts,
