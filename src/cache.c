@@ -40,6 +40,7 @@
 #include "httputil.h"
 #include "kvlist.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 #define CACHE_MAGIC 0x53535043u
@@ -1176,6 +1177,7 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 			cr->wait_start = cache_now();
 			evtimer_add(cr->timer, &tv);
 			log_debug("cache: waiting for another request's fill of %s", cr->logname);
+			metrics_cache_wait();
 			return CACHE_WAIT;
 		}
 	}
