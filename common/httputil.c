@@ -299,8 +299,8 @@ http_error_text(char *out, size_t len, const char *request_id, const char *fmt, 
 			p += n;
 			continue;
 		}
-		if (strncmp(p, "/home/", 6) == 0 || (strncmp(p, "/root", 5) == 0 &&
-		                                      (p[5] == '/' || p[5] == '\0' || p[5] == ' '))) {
+		if (strncmp(p, "/home/", 6) == 0 ||
+		    (strncmp(p, "/root", 5) == 0 && (p[5] == '/' || p[5] == '\0' || p[5] == ' '))) {
 			q = p + (p[1] == 'h' ? 6 + strcspn(p + 6, "/ :,;)\"'") : 5);
 			out[o++] = '~';
 			p = q;

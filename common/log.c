@@ -115,6 +115,12 @@ log_open(const char *dest, int json, uid_t owner, gid_t group, char *err, size_t
 	return 0;
 }
 
+void
+log_set_json(int json)
+{
+	log_json = json;
+}
+
 int
 log_reopen(char *err, size_t errlen)
 {

@@ -26,6 +26,8 @@ void log_init(const char *ident, enum log_level level, int use_syslog);
  * previous destination stays).
  */
 int log_open(const char *dest, int json, uid_t owner, gid_t group, char *err, size_t errlen);
+/* Only the format (before log_open() knows the destination). */
+void log_set_json(int json);
 /* Reopen the file by its path (log rotation); a no-op for stderr and syslog. */
 int log_reopen(char *err, size_t errlen);
 void log_set_level(enum log_level);

@@ -330,9 +330,9 @@ accesslog_json_object(const struct accesslog_entry *e, const char *stamp)
 	json_object_set_new(o, "bytes_in", json_integer(r != NULL ? (json_int_t)r->bytes_in : 0));
 	json_object_set_new(o, "bytes_out", json_integer((json_int_t)e->bytes));
 	json_object_set_new(o, "duration_ms",
-	                    json_real(e->duration_ms < 0 ? 0.0
-	                                                 : (double)(long long)(e->duration_ms * 1000) /
-	                                                       1000));
+	                    json_real(e->duration_ms < 0
+	                                  ? 0.0
+	                                  : (double)(long long)(e->duration_ms * 1000) / 1000));
 	if (r != NULL && r->invoke_ms >= 0)
 		json_object_set_new(o, "invoke_ms",
 		                    json_real((double)(long long)(r->invoke_ms * 1000) / 1000));

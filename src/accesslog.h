@@ -9,7 +9,8 @@
  * that a line always splits into the same fields):
  *
  *   TIME CLIENT METHOD HOST PATH STATUS BYTES DURATION_MS REQUEST_ID CACHE ID
- *   2026-11-29T10:31:28.123Z 127.0.0.1 GET api.github.com /user/repos 200 1234 12.3 5b6a... - 9f3c...
+ *   2026-11-29T10:31:28.123Z 127.0.0.1 GET api.github.com /user/repos 200 1234 12.3 5b6a... -
+ * 9f3c...
  *
  * REQUEST_ID is Lambda's (x-amzn-RequestId), ID the request's own
  * (X-Request-Id). In syslog mode TIME is left out (syslog stamps the line).
@@ -45,10 +46,10 @@ enum accesslog_outcome {
 struct accesslog_req {
 	char id[ACCESSLOG_ID_MAX + 1]; /* X-Request-Id: the client's when valid, else ours */
 	char user_agent[256];
-	size_t bytes_in;             /* request body bytes */
-	double invoke_start;         /* monotonic seconds; 0: no invocation */
-	double invoke_ms;            /* < 0: no invocation */
-	unsigned attempts;           /* Lambda calls made */
+	size_t bytes_in;     /* request body bytes */
+	double invoke_start; /* monotonic seconds; 0: no invocation */
+	double invoke_ms;    /* < 0: no invocation */
+	unsigned attempts;   /* Lambda calls made */
 	enum accesslog_outcome outcome;
 };
 

@@ -21,10 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include <jansson.h>
 
@@ -36,110 +38,218 @@
 #include "sdnotify.h"
 #include "xmalloc.h"
 
-#define ADMIN_WATCH 1.0 /* seconds between readiness checks */
+#define ADMIN_WATCH 1.0    /* seconds between readiness checks */
+#define ADMIN_TIMEOUT 10.0 /* a client has this long to ask and to read */
+#define ADMIN_MAX_HEAD 16384
+#define ADMIN_MAX_CONNS 64
+
+/* One admin connection: a request, an answer, closed (Connection: close). */
+struct admin_conn {
+	struct bufferevent *bev;
+	int from_unix;
+	struct sockaddr_storage peer;
+	TAILQ_ENTRY(admin_conn) entry;
+};
 
 static struct {
 	struct event_base *base;
 	const struct config *cfg;
-	struct evhttp *http;
+	struct evconnlistener *listener;
 	char *socket_path; /* the unix socket we made, to unlink */
 	pid_t owner;       /* the master: a forked child must not unlink it */
 	char listen_text[128];
 	struct event *watch;
 	int ready; /* -1: not known yet */
 	char reason[64];
+	TAILQ_HEAD(, admin_conn) conns;
+	int nconns;
 } admin = {.ready = -1};
 
 static void
-admin_reply(struct evhttp_request *req, int status, const char *type, struct evbuffer *body)
+admin_conn_free(struct admin_conn *c)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	TAILQ_REMOVE(&admin.conns, c, entry);
+	admin.nconns--;
+	/* Closes the socket; never shutdown(2), which would reach the copy
+	 * the master keeps when this runs in a forked child. */
+	bufferevent_free(c->bev);
+	free(c);
+}
 
-	evhttp_add_header(out, "Content-Type", type);
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
-		evbuffer_drain(body, evbuffer_get_length(body));
-	evhttp_send_reply(req, status, status == 200   ? "OK"
-	                               : status == 403 ? "Forbidden"
-	                               : status == 404 ? "Not Found"
-	                               : status == 405 ? "Method Not Allowed"
-	                                               : "Service Unavailable",
-	                  body);
+static const char *
+admin_reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	default:
+		return "Service Unavailable";
+	}
+}
+
+/* Queue the answer; the connection closes once it is written. */
+static void
+admin_reply(struct admin_conn *c, int status, const char *type, const char *extra, int head,
+            struct evbuffer *body)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t len = evbuffer_get_length(body);
+
+	evbuffer_add_printf(out,
+	                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                    "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+	                    status, admin_reason(status), type, len, extra != NULL ? extra : "");
+	if (!head)
+		evbuffer_add_buffer(out, body);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 /* {"status": "...", "reason": "...", "message": "..."} */
 static void
-admin_json(struct evhttp_request *req, int status, const char *state, const char *reason,
-           const char *message)
+admin_json(struct admin_conn *c, int status, int head, const char *state, const char *reason,
+           const char *message, const char *extra)
 {
 	struct evbuffer *body = evbuffer_new();
-	json_t *o = json_object();
+	json_t *o = json_object(), *m;
 	char *s;
 
 	json_object_set_new(o, "status", json_string(state));
 	if (reason != NULL)
 		json_object_set_new(o, "reason", json_string(reason));
-	if (message != NULL && json_string(message) != NULL)
-		json_object_set_new(o, "message", json_string(message));
+	if (message != NULL && (m = json_string(message)) != NULL)
+		json_object_set_new(o, "message", m);
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (s != NULL) {
 		evbuffer_add_printf(body, "%s\n", s);
 		free(s);
 	}
-	admin_reply(req, status, "application/json", body);
+	admin_reply(c, status, "application/json", extra, head, body);
 	evbuffer_free(body);
 }
 
+/* The request line is in: answer it. */
 static void
-admin_request(struct evhttp_request *req, void *arg)
+admin_request(struct admin_conn *c, const char *line)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	const struct sockaddr *sa = evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *uri = evhttp_request_get_uri(req);
-	struct evbuffer *body;
+	char method[16], target[256], version[16], path[256], why[512];
 	const char *reason;
-	char path[64], why[512];
-	size_t n;
-	int ok;
+	struct evbuffer *body;
+	int head;
 
-	if (sa != NULL && !config_admin_allowed(admin.cfg, sa)) {
-		admin_json(req, 403, "forbidden", "not_allowed",
-		           "this client is not in admin.allow");
+	if (sscanf(line, "%15s %255s %15s", method, target, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7) != 0) {
+		admin_json(c, 400, 0, "bad_request", NULL, "not an HTTP/1.x request line", NULL);
 		return;
 	}
-	n = strcspn(uri != NULL ? uri : "", "?");
-	snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path ? n : 0), uri != NULL ? uri : "");
+	head = strcmp(method, "HEAD") == 0;
+	if (!c->from_unix && !config_admin_allowed(admin.cfg, (struct sockaddr *)&c->peer)) {
+		admin_json(c, 403, head, "forbidden", "not_allowed",
+		           "this client is not in admin.allow", NULL);
+		return;
+	}
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(target, "?"), target);
 	if (strcmp(path, "/metrics") != 0 && strcmp(path, "/healthz") != 0 &&
 	    strcmp(path, "/readyz") != 0) {
-		admin_json(req, 404, "not_found", NULL,
-		           "the admin listener serves /metrics, /healthz and /readyz");
+		admin_json(c, 404, head, "not_found", NULL,
+		           "the admin listener serves /metrics, /healthz and /readyz", NULL);
 		return;
 	}
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		admin_json(req, 405, "method_not_allowed", NULL, "only GET and HEAD");
+	if (strcmp(method, "GET") != 0 && !head) {
+		admin_json(c, 405, 0, "method_not_allowed", NULL, "only GET and HEAD",
+		           "Allow: GET, HEAD\r\n");
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
 		body = evbuffer_new();
 		metrics_render(body, admin.cfg);
-		admin_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", body);
+		admin_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, head, body);
 		evbuffer_free(body);
 	} else if (strcmp(path, "/healthz") == 0) {
-		n = (size_t)metrics_workers_alive();
-		if (n > 0)
-			admin_json(req, 200, "ok", NULL, NULL);
+		if (metrics_workers_alive() > 0)
+			admin_json(c, 200, head, "ok", NULL, NULL, NULL);
 		else
-			admin_json(req, 503, "unhealthy", "no_workers", "no worker process is running");
-	} else {
-		ok = metrics_ready(admin.cfg, &reason, why, sizeof why);
-		if (ok)
-			admin_json(req, 200, "ready", NULL, NULL);
-		else
-			admin_json(req, 503, "not_ready", reason, why);
+			admin_json(c, 503, head, "unhealthy", "no_workers",
+			           "no worker process is running", NULL);
+	} else if (metrics_ready(admin.cfg, &reason, why, sizeof why))
+		admin_json(c, 200, head, "ready", NULL, NULL, NULL);
+	else
+		admin_json(c, 503, head, "not_ready", reason, why, NULL);
+}
+
+static void
+admin_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct admin_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end;
+	char *line;
+	size_t n;
+
+	/* The whole head first (headers are read and ignored). */
+	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos == -1)
+		end = evbuffer_search(in, "\n\n", 2, NULL);
+	if (end.pos == -1) {
+		if (evbuffer_get_length(in) > ADMIN_MAX_HEAD)
+			admin_json(c, 431, 0, "bad_request", NULL, "request head too large", NULL);
+		return;
 	}
+	line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+	admin_request(c, line != NULL ? line : "");
+	free(line);
+}
+
+static void
+admin_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct admin_conn *c = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    !(bufferevent_get_enabled(bev) & EV_READ))
+		admin_conn_free(c);
+}
+
+static void
+admin_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	admin_conn_free(arg);
+}
+
+static void
+admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                void *arg)
+{
+	struct timeval tv = clock_tv(ADMIN_TIMEOUT);
+	struct admin_conn *c;
+	struct bufferevent *bev;
+
+	if (admin.nconns >= ADMIN_MAX_CONNS ||
+	    (bev = bufferevent_socket_new(admin.base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->bev = bev;
+	c->from_unix = sa == NULL || sa->sa_family == AF_UNIX;
+	if (sa != NULL && (size_t)salen <= sizeof c->peer)
+		memcpy(&c->peer, sa, (size_t)salen);
+	TAILQ_INSERT_TAIL(&admin.conns, c, entry);
+	admin.nconns++;
+	bufferevent_setcb(bev, admin_read_cb, admin_write_cb, admin_event_cb, c);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ);
 }
 
 /* Readiness changed (or is known for the first time): log and tell systemd. */
@@ -191,8 +301,8 @@ admin_bind_unix(const char *path, int mode, char *err, size_t errlen)
 	}
 	/* A socket file left by a previous run (a crash) is ours to replace. */
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 || chmod(path, (mode_t)mode) == -1 ||
-	    listen(fd, 64) == -1) {
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    chmod(path, (mode_t)mode) == -1 || listen(fd, 64) == -1) {
 		snprintf(err, errlen, "admin.listen %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -200,13 +310,16 @@ admin_bind_unix(const char *path, int mode, char *err, size_t errlen)
 	return fd;
 }
 
-void
-admin_stop(void)
+/* Drop connections and the listener; unlink the socket only in the master. */
+static void
+admin_close(int unlink_socket)
 {
-	if (admin.http != NULL)
-		evhttp_free(admin.http);
-	admin.http = NULL;
-	if (admin.socket_path != NULL && admin.owner == getpid())
+	while (!TAILQ_EMPTY(&admin.conns))
+		admin_conn_free(TAILQ_FIRST(&admin.conns));
+	if (admin.listener != NULL)
+		evconnlistener_free(admin.listener);
+	admin.listener = NULL;
+	if (unlink_socket && admin.socket_path != NULL && admin.owner == getpid())
 		unlink(admin.socket_path);
 	free(admin.socket_path);
 	admin.socket_path = NULL;
@@ -219,16 +332,31 @@ admin_stop(void)
 	admin.reason[0] = '\0';
 }
 
+void
+admin_stop(void)
+{
+	admin_close(1);
+}
+
+void
+admin_forget(void)
+{
+	admin_close(0);
+}
+
 int
 admin_configure(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
 	const char *want = cfg->admin.socket != NULL   ? cfg->admin.socket
 	                   : cfg->admin.listen != NULL ? cfg->admin.listen->text
 	                                               : "";
+	const unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+	struct evconnlistener *l = NULL;
 	struct timeval tv;
-	struct evhttp *http;
 	int fd;
 
+	if (admin.base == NULL)
+		TAILQ_INIT(&admin.conns);
 	admin.base = base;
 	admin.cfg = cfg;
 	admin.owner = getpid();
@@ -240,85 +368,38 @@ admin_configure(struct event_base *base, const struct config *cfg, char *err, si
 	/* The same address on a reload: keep the socket (no scrape fails). */
 	if (strcmp(want, admin.listen_text) == 0)
 		return 0;
-	http = NULL;
-	if (*want != '\0') {
-		if ((http = evhttp_new(base)) == NULL) {
-			snprintf(err, errlen, "admin: evhttp_new failed");
+	if (cfg->admin.socket != NULL) {
+		if ((fd = admin_bind_unix(cfg->admin.socket, cfg->admin.socket_mode, err,
+		                          errlen)) == -1)
+			return -1;
+		if ((l = evconnlistener_new(base, admin_accept_cb, NULL, flags, -1, fd)) == NULL) {
+			close(fd);
+			unlink(cfg->admin.socket);
+			snprintf(err, errlen, "admin.listen %s: cannot serve it",
+			         cfg->admin.socket);
 			return -1;
 		}
-		evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-		                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-		                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-		evhttp_set_gencb(http, admin_request, NULL);
-		evhttp_set_timeout(http, 10);
-		evhttp_set_max_headers_size(http, 16384);
-		evhttp_set_max_body_size(http, 0);
-		if (cfg->admin.socket != NULL) {
-			if ((fd = admin_bind_unix(cfg->admin.socket, cfg->admin.socket_mode, err,
-			                          errlen)) == -1 ||
-			    evhttp_accept_socket_with_handle(http, fd) == NULL) {
-				if (fd != -1) {
-					close(fd);
-					unlink(cfg->admin.socket);
-					snprintf(err, errlen, "admin.listen %s: cannot serve it",
-					         cfg->admin.socket);
-				}
-				evhttp_free(http);
-				return -1;
-			}
-		} else {
-			char host[80], *colon;
-
-			/* "127.0.0.1:9180", "[::1]:9180", "localhost:9180" */
-			snprintf(host, sizeof host, "%s", cfg->admin.listen->text);
-			if ((colon = strrchr(host, ':')) == NULL) {
-				evhttp_free(http);
-				snprintf(err, errlen, "admin.listen %s: no port", host);
-				return -1;
-			}
-			*colon = '\0';
-			if (host[0] == '[') {
-				memmove(host, host + 1, strlen(host));
-				host[strlen(host) - 1] = '\0';
-			}
-			if (strcasecmp(host, "localhost") == 0)
-				snprintf(host, sizeof host, "127.0.0.1");
-			if (evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)atoi(colon + 1)) ==
-			    NULL) {
-				snprintf(err, errlen, "admin.listen %s: cannot bind: %s",
-				         cfg->admin.listen->text, strerror(errno));
-				evhttp_free(http);
-				return -1;
-			}
+	} else if (cfg->admin.listen != NULL) {
+		l = evconnlistener_new_bind(base, admin_accept_cb, NULL, flags, 64,
+		                            (struct sockaddr *)&cfg->admin.listen->addr,
+		                            (int)cfg->admin.listen->addrlen);
+		if (l == NULL) {
+			snprintf(err, errlen, "admin.listen %s: cannot bind: %s",
+			         cfg->admin.listen->text, strerror(errno));
+			return -1;
 		}
 	}
 	/* The new one is up: drop the old. */
-	if (admin.http != NULL)
-		evhttp_free(admin.http);
+	if (admin.listener != NULL)
+		evconnlistener_free(admin.listener);
 	if (admin.socket_path != NULL &&
 	    (cfg->admin.socket == NULL || strcmp(admin.socket_path, cfg->admin.socket) != 0))
 		unlink(admin.socket_path);
 	free(admin.socket_path);
 	admin.socket_path = cfg->admin.socket != NULL ? xstrdup(cfg->admin.socket) : NULL;
-	admin.http = http;
+	admin.listener = l;
 	snprintf(admin.listen_text, sizeof admin.listen_text, "%s", want);
 	if (*want != '\0')
 		log_info("admin listener on %s (/metrics, /healthz, /readyz)", want);
 	return 0;
-}
-
-void
-admin_forget(void)
-{
-	/* In a forked child: the master's listener is not ours to serve or unlink. */
-	if (admin.http != NULL)
-		evhttp_free(admin.http);
-	admin.http = NULL;
-	free(admin.socket_path);
-	admin.socket_path = NULL;
-	if (admin.watch != NULL)
-		event_free(admin.watch);
-	admin.watch = NULL;
-	admin.listen_text[0] = '\0';
-	admin.cfg = NULL;
 }

@@ -362,10 +362,10 @@ invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
 	}
 	log_debug("invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
 	          delay * 1000);
-	metrics_invoke_retry(why == FAIL_THROTTLED                   ? "throttled"
-	                     : why == FAIL_SERVER                    ? "5xx"
+	metrics_invoke_retry(why == FAIL_THROTTLED                        ? "throttled"
+	                     : why == FAIL_SERVER                         ? "5xx"
 	                     : strstr(inv->last_msg, "timed out") != NULL ? "timeout"
-	                                                             : "connection");
+	                                                                  : "connection");
 	invoke_timer_in(inv, delay, INVOKE_BACKOFF);
 }
 
@@ -536,8 +536,8 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 	}
 	metrics_function_error(kind);
 	log_warn("function %s failed (%s, request %s): %s: %s", inv->ctx->function_name, kind,
-	          inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
-	          msg[0] ? msg : "-");
+	         inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
+	         msg[0] ? msg : "-");
 	invoke_fail(inv, 502, "the function failed (%s): %s%s%s", kind, type[0] ? type : "error",
 	            msg[0] ? ": " : "", msg);
 }

@@ -803,7 +803,8 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 		localfn_parse_error(req, type, sizeof type, msg, sizeof msg);
 		localfn_api_reply(req, 202, "Accepted", "{\"status\":\"OK\"}");
 		metrics_function_error("Unhandled");
-		log_warn("function failed (request %s): %s: %s", call->id, type, msg[0] ? msg : "-");
+		log_warn("function failed (request %s): %s: %s", call->id, type,
+		         msg[0] ? msg : "-");
 		snprintf(text, sizeof text, "the function failed (Unhandled): %s%s%s", type,
 		         msg[0] ? ": " : "", msg);
 		localfn_call_finish(call, 502, NULL, 0, text, "Unhandled");

@@ -660,8 +660,8 @@ master_reload(void)
 	if (master_bind_all(conf, gen, err, sizeof err) == -1)
 		goto fail;
 	if (accesslog_open(conf->access_log, uid, gid, err, sizeof err) == -1 ||
-	    log_open(conf->log, conf->log_format == CONFIG_FORMAT_JSON, uid, gid, err, sizeof err) ==
-	        -1) {
+	    log_open(conf->log, conf->log_format == CONFIG_FORMAT_JSON, uid, gid, err,
+	             sizeof err) == -1) {
 		master_unbind(gen);
 		goto fail;
 	}

@@ -400,8 +400,9 @@ metrics_ready(const struct config *cfg, const char **reason, char *why, size_t w
 		if (left < cfg->admin.ready_margin) {
 			*reason = "credentials_expiring";
 			if (left <= 0)
-				snprintf(why, whylen, "the AWS credentials from %s have expired%s%s",
-				         st.source, st.error[0] ? ": " : "", st.error);
+				snprintf(why, whylen,
+				         "the AWS credentials from %s have expired%s%s", st.source,
+				         st.error[0] ? ": " : "", st.error);
 			else
 				snprintf(why, whylen,
 				         "the AWS credentials from %s expire in %.0f s (less than "
@@ -514,7 +515,8 @@ render_requests(struct evbuffer *out, const struct config *cfg)
 					label(out, h == 0 || h > cfg->admin.nmetrics_hosts
 					               ? "other"
 					               : cfg->admin.metrics_hosts[h - 1]);
-					evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)v);
+					evbuffer_add_printf(out, "\"} %llu\n",
+					                    (unsigned long long)v);
 				}
 }
 
@@ -578,23 +580,26 @@ metrics_render(struct evbuffer *out, const struct config *cfg)
 	         LOAD(m_shm->attempts));
 	head(out, "ssm_sign_proxy_invoke_retries_total", "counter", "Invoke retries, by reason.");
 	for (i = 0; i < M_REASONS; i++)
-		evbuffer_add_printf(out, "ssm_sign_proxy_invoke_retries_total{reason=\"%s\"} %llu\n",
+		evbuffer_add_printf(out,
+		                    "ssm_sign_proxy_invoke_retries_total{reason=\"%s\"} %llu\n",
 		                    m_reasons[i], (unsigned long long)LOAD(m_shm->retries[i]));
 	head(out, "ssm_sign_proxy_function_errors_total", "counter",
 	     "Invocations where the function failed (X-Amz-Function-Error), by kind.");
 	for (i = 0; i < M_FNERR; i++)
 		evbuffer_add_printf(out, "ssm_sign_proxy_function_errors_total{kind=\"%s\"} %llu\n",
-		                    m_fnerr[i], (unsigned long long)LOAD(m_shm->function_errors[i]));
+		                    m_fnerr[i],
+		                    (unsigned long long)LOAD(m_shm->function_errors[i]));
 	head(out, "ssm_sign_proxy_lambda_api_errors_total", "counter",
 	     "Lambda API answers with an error status, by status (0: no answer).");
 	evbuffer_add_printf(out, "ssm_sign_proxy_lambda_api_errors_total{status=\"0\"} %llu\n",
 	                    (unsigned long long)LOAD(m_shm->no_answer));
 	for (i = 400; i < 600; i++)
 		if (LOAD(m_shm->api_errors[i]) != 0)
-			evbuffer_add_printf(out,
-			                    "ssm_sign_proxy_lambda_api_errors_total{status=\"%zu\"} "
-			                    "%llu\n",
-			                    i, (unsigned long long)LOAD(m_shm->api_errors[i]));
+			evbuffer_add_printf(
+			    out,
+			    "ssm_sign_proxy_lambda_api_errors_total{status=\"%zu\"} "
+			    "%llu\n",
+			    i, (unsigned long long)LOAD(m_shm->api_errors[i]));
 
 	if (cfg->local_function.command == NULL) {
 		head(out, "ssm_sign_proxy_credentials_info", "gauge",
@@ -606,19 +611,20 @@ metrics_render(struct evbuffer *out, const struct config *cfg)
 		evbuffer_add_printf(out, "\"} 1\n");
 		gauge1(out, "ssm_sign_proxy_credentials_expiry_seconds",
 		       "Seconds until the AWS credentials expire (-1: they do not; 0: none).",
-		       st.state != 1            ? 0
-		       : st.expiration == 0     ? -1
+		       st.state != 1        ? 0
+		       : st.expiration == 0 ? -1
 		       : (double)st.expiration - clock_wall() > 0
 		           ? (double)(int64_t)((double)st.expiration - clock_wall())
 		           : 0);
 		head(out, "ssm_sign_proxy_credentials_refreshes_total", "counter",
 		     "Attempts at the AWS credentials, by result.");
-		evbuffer_add_printf(out,
-		                    "ssm_sign_proxy_credentials_refreshes_total{result=\"ok\"} %llu\n"
-		                    "ssm_sign_proxy_credentials_refreshes_total{result=\"failed\"} "
-		                    "%llu\n",
-		                    (unsigned long long)LOAD(m_shm->refreshes[1]),
-		                    (unsigned long long)LOAD(m_shm->refreshes[0]));
+		evbuffer_add_printf(
+		    out,
+		    "ssm_sign_proxy_credentials_refreshes_total{result=\"ok\"} %llu\n"
+		    "ssm_sign_proxy_credentials_refreshes_total{result=\"failed\"} "
+		    "%llu\n",
+		    (unsigned long long)LOAD(m_shm->refreshes[1]),
+		    (unsigned long long)LOAD(m_shm->refreshes[0]));
 		head(out, "ssm_sign_proxy_region_info", "gauge",
 		     "The AWS region Lambda is called in, always 1.");
 		evbuffer_add_printf(out, "ssm_sign_proxy_region_info{region=\"");
@@ -639,8 +645,8 @@ metrics_render(struct evbuffer *out, const struct config *cfg)
 	}
 
 	if (cache_stats_get(&cs) == 0) {
-		counter1(out, "ssm_sign_proxy_cache_hits_total", "Cache lookups that found an entry.",
-		         cs.hits);
+		counter1(out, "ssm_sign_proxy_cache_hits_total",
+		         "Cache lookups that found an entry.", cs.hits);
 		counter1(out, "ssm_sign_proxy_cache_misses_total",
 		         "Cache lookups that found nothing.", cs.misses);
 		counter1(out, "ssm_sign_proxy_cache_stores_total", "Responses stored.", cs.stores);

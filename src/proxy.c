@@ -178,8 +178,8 @@ proxy_send_error(struct evhttp_request *req, int status, int close, const char *
 	/* evhttp would write a body after a HEAD reply: none is added. */
 	if (buf != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
 		va_start(ap, fmt);
-		len = http_error_text(text, sizeof text, evhttp_find_header(out, "X-Request-Id"), fmt,
-		                      ap);
+		len = http_error_text(text, sizeof text, evhttp_find_header(out, "X-Request-Id"),
+		                      fmt, ap);
 		va_end(ap);
 		evbuffer_add(buf, text, len);
 		len = evbuffer_get_length(buf);
@@ -503,8 +503,8 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 		 * endpoint down) is counted and summarised once a minute. */
 		if (r->credentials)
 			log_repeat(LOG_LVL_WARN, "no usable AWS credentials",
-			           "%s %s%s: %d: no usable AWS credentials (request %s)", pr->method,
-			           pr->host, pr->path, r->status, pr->al.id);
+			           "%s %s%s: %d: no usable AWS credentials (request %s)",
+			           pr->method, pr->host, pr->path, r->status, pr->al.id);
 		else if (r->function_error == NULL)
 			log_repeat(LOG_LVL_WARN, proxy_failure_kind(r->message),
 			           "%s %s%s: %d: %s (request %s)", pr->method, pr->host, pr->path,
@@ -778,9 +778,10 @@ proxy_request(struct evhttp_request *req, void *arg)
 	method = proxy_method_name(evhttp_request_get_command(req));
 	/* The request id: the client's X-Request-Id when it is sane, else a
 	 * new one; the function gets it in the event, the client back. */
-	accesslog_req_init(&al, evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"),
-	                   evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent"),
-	                   evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+	accesslog_req_init(
+	    &al, evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"),
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent"),
+	    evbuffer_get_length(evhttp_request_get_input_buffer(req)));
 	evhttp_remove_header(evhttp_request_get_input_headers(req), "X-Request-Id");
 	evhttp_add_header(evhttp_request_get_input_headers(req), "X-Request-Id", al.id);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", al.id);
