@@ -227,6 +227,23 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         self.assertGreater(value(samples(self.metrics()), "ssm_sign_proxy_credentials_refreshes_total",
                                  result="ok"), 1)
 
+    def test_alert_rules(self):
+        """doc/prometheus-alerts.yml: promtool accepts it, and every metric it
+        names is one the daemon exports (the rules cannot drift silently)."""
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.fail("promtool not installed (Debian package prometheus; tests/deps.sh installs it)")
+        rules = os.path.join(harness.SRCDIR, "doc", "prometheus-alerts.yml")
+        p = subprocess.run([promtool, "check", "rules", rules], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
+        self.start_admin()
+        exported = set(re.findall(r"^# TYPE (\S+) ", self.metrics(), re.M))
+        with open(rules) as f:
+            used = set(re.findall(r"ssm_sign_proxy_\w+", f.read()))
+        self.assertTrue(used)
+        for name in used:
+            self.assertIn(re.sub(r"_(bucket|count|sum)$", "", name), exported)
+
     def test_unix_socket(self):
         path = os.path.join(self.tmp, "admin.sock")
         self.start_daemon(config={"admin": {"listen": path, "socket_mode": "0600"}})
