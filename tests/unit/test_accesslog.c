@@ -1,6 +1,7 @@
 /*
  * test_accesslog.c: the access-log line (fields, "-" for empty ones, the
- * query string dropped, escaping that keeps ten fields) and the file
+ * query string dropped, escaping that keeps eleven fields), request ids,
+ * the JSON line, and the file
  * destination (append, reopen after a rename, off).
  */
 #include <stdio.h>
