@@ -245,8 +245,8 @@ log_emit_json(enum log_level level, const char *const *fields, const char *msg)
 	json_object_set_new(o, "role", json_string(role));
 	json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
 	json_object_set_new(o, "msg", log_json_str(msg));
-	for (i = 0; fields != NULL && fields[i] != NULL && fields[i + 1] != NULL; i += 2)
-		if (fields[i + 1][0] != '\0')
+	for (i = 0; fields != NULL && fields[i] != NULL; i += 2)
+		if (fields[i + 1] != NULL && fields[i + 1][0] != '\0')
 			json_object_set_new(o, fields[i], log_json_str(fields[i + 1]));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(o);
@@ -271,8 +271,8 @@ log_emit(enum log_level level, const char *const *fields, const char *msg)
 		return;
 	}
 	extra[0] = '\0';
-	for (i = 0; fields != NULL && fields[i] != NULL && fields[i + 1] != NULL; i += 2) {
-		if (fields[i + 1][0] == '\0' || off >= sizeof extra - 1)
+	for (i = 0; fields != NULL && fields[i] != NULL; i += 2) {
+		if (fields[i + 1] == NULL || fields[i + 1][0] == '\0' || off >= sizeof extra - 1)
 			continue;
 		n = snprintf(extra + off, sizeof extra - off, " %s=%s", fields[i], fields[i + 1]);
 		if (n > 0)
@@ -393,7 +393,7 @@ log_repeat_flush(void)
 }
 
 void
-log_repeat(enum log_level level, const char *what, const char *fmt, ...)
+log_repeat(enum log_level level, const char *what, const char *const *fields, const char *fmt, ...)
 {
 	struct log_repeat *r = NULL, *free_slot = NULL, *oldest = NULL;
 	char msg[2048];
@@ -431,7 +431,7 @@ log_repeat(enum log_level level, const char *what, const char *fmt, ...)
 	snprintf(r->what, sizeof r->what, "%s", what);
 	r->level = level;
 	r->since = time(NULL);
-	log_emit(level, NULL, msg);
+	log_emit(level, fields, msg);
 }
 
 const char *

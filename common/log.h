@@ -45,8 +45,8 @@ void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /*
  * A line with structured fields: fields is NULL or a NULL-terminated list
- * of name, value pairs ("request_id", id, "host", host, NULL); empty values
- * are left out. JSON lines carry them as keys, text lines as " name=value".
+ * of name, value pairs ("request_id", id, "host", host, NULL); NULL and
+ * empty values are left out. JSON lines carry them as keys, text lines as " name=value".
  */
 void log_fields(enum log_level, const char *const *fields, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -56,9 +56,10 @@ void log_fields(enum log_level, const char *const *fields, const char *, ...)
  * summarised when the minute is over ("throttled by Lambda 1,234 times in
  * the last 60 s (last: ...)"), by the next log_repeat() or by
  * log_repeat_flush(), which a daemon calls from a timer every few seconds.
+ * fields as for log_fields() (the summary carries "repeated": what).
  */
-void log_repeat(enum log_level, const char *what, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
+void log_repeat(enum log_level, const char *what, const char *const *fields, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
 void log_repeat_flush(void);
 
 /*

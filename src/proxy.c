@@ -468,7 +468,9 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 {
 	struct proxy_req *pr = arg;
 	struct evhttp_request *req = pr->req;
-	char err[512];
+	const char *fields[] = {"request_id", NULL,    "host", NULL, "status",
+	                        NULL,         "error", NULL,   NULL};
+	char err[512], status_text[16];
 	size_t bytes;
 	int status = r->status;
 
@@ -501,14 +503,17 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 		 * missing credentials by the credentials agent. */
 		/* The same failure again and again (no credentials, throttling,
 		 * endpoint down) is counted and summarised once a minute. */
-		if (r->credentials)
-			log_repeat(LOG_LVL_WARN, "no usable AWS credentials",
-			           "%s %s%s: %d: no usable AWS credentials (request %s)",
-			           pr->method, pr->host, pr->path, r->status, pr->al.id);
-		else if (r->function_error == NULL)
-			log_repeat(LOG_LVL_WARN, proxy_failure_kind(r->message),
-			           "%s %s%s: %d: %s (request %s)", pr->method, pr->host, pr->path,
-			           r->status, r->message, pr->al.id);
+		snprintf(status_text, sizeof status_text, "%d", r->status);
+		fields[1] = pr->al.id;
+		fields[3] = pr->host;
+		fields[5] = status_text;
+		fields[7] =
+		    r->credentials ? "no usable AWS credentials" : proxy_failure_kind(r->message);
+		if (r->credentials || r->function_error == NULL)
+			log_repeat(LOG_LVL_WARN, fields[7], fields, "%s %s%s: %d: %s (request %s)",
+			           pr->method, pr->host, pr->path, r->status,
+			           r->credentials ? "no usable AWS credentials" : r->message,
+			           pr->al.id);
 		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
 	}
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,

@@ -320,6 +320,11 @@ class JsonLogTest(daemon_fixture.ProxyTestCase):
         # A function error is a warning, with the function's message.
         self.assertTrue(any(doc["level"] == "warn" and "boom" in doc["msg"] for doc in daemon), daemon)
         self.assertTrue(any(doc["role"] == "worker" and doc.get("worker") == 1 for doc in daemon))
+        # A failure carries its fields: request id, host, status, error kind.
+        throttled = [doc for doc in daemon if doc.get("error") == "throttled by Lambda"]
+        self.assertEqual(len(throttled), 1, daemon)
+        self.assertEqual((throttled[0]["host"], throttled[0]["status"], throttled[0]["request_id"]),
+                         (HOST, "503", access[2]["request_id"]))
         self.assertTrue(any(doc["role"] == "master" for doc in daemon))
 
 
