@@ -48,6 +48,20 @@ static struct log_repeat {
 
 static void log_emit(enum log_level, const char *const *fields, const char *msg);
 
+static time_t
+log_clock_default(void)
+{
+	return time(NULL);
+}
+
+static time_t (*log_now)(void) = log_clock_default;
+
+void
+log_set_clock(time_t (*now)(void))
+{
+	log_now = now != NULL ? now : log_clock_default;
+}
+
 void
 log_init(const char *ident, enum log_level level, int use_syslog)
 {
@@ -378,7 +392,7 @@ log_repeat_summary(struct log_repeat *r, time_t now)
 void
 log_repeat_flush(void)
 {
-	time_t now = time(NULL);
+	time_t now = log_now();
 	size_t i;
 
 	for (i = 0; i < LOG_REPEAT_SLOTS; i++) {
@@ -425,12 +439,12 @@ log_repeat(enum log_level level, const char *what, const char *const *fields, co
 	if ((r = free_slot) == NULL) {
 		r = oldest;
 		if (r->count > 0)
-			log_repeat_summary(r, time(NULL));
+			log_repeat_summary(r, log_now());
 	}
 	memset(r, 0, sizeof *r);
 	snprintf(r->what, sizeof r->what, "%s", what);
 	r->level = level;
-	r->since = time(NULL);
+	r->since = log_now();
 	log_emit(level, fields, msg);
 }
 

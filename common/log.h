@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 enum log_level {
 	LOG_LVL_ERROR = 0,
@@ -61,6 +62,8 @@ void log_fields(enum log_level, const char *const *fields, const char *, ...)
 void log_repeat(enum log_level, const char *what, const char *const *fields, const char *, ...)
     __attribute__((format(printf, 4, 5)));
 void log_repeat_flush(void);
+/* The clock of the repeat windows (tests inject theirs; NULL: time()). */
+void log_set_clock(time_t (*now)(void));
 
 /*
  * Redact a value that may be a secret for display: keeps at most the first

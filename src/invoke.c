@@ -675,6 +675,10 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	if (status == 429) {
 		double ra = invoke_retry_after(inv);
 
+		log_repeat(LOG_LVL_WARN, "throttled by Lambda", NULL,
+		           "throttled by Lambda (%s, request %s, attempt %u)", inv->last_msg,
+		           inv->request_id[0] ? inv->request_id : "-", inv->sent);
+
 		invoke_attempt_clear(inv);
 		if (ra > 0 && ra + 0.05 >= invoke_remaining(inv)) {
 			inv->last_fail = FAIL_THROTTLED;
