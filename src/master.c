@@ -857,9 +857,9 @@ master_free(void)
 		unlink(m.pid_file);
 		free(m.pid_file);
 	}
+	admin_stop();
 	if (m.base != NULL)
 		event_base_free(m.base);
-	admin_stop();
 	config_free(m.conf);
 	accesslog_close();
 	cache_teardown();
