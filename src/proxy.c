@@ -499,8 +499,7 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 		} else
 			pr->al.outcome = ACCESSLOG_FUNCTION;
 	} else {
-		/* A function error was logged by invoke.c, with its message;
-		 * missing credentials by the credentials agent. */
+		/* A function error was logged by invoke.c, with its message. */
 		/* The same failure again and again (no credentials, throttling,
 		 * endpoint down) is counted and summarised once a minute. */
 		snprintf(status_text, sizeof status_text, "%d", r->status);
