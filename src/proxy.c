@@ -451,6 +451,8 @@ proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const 
 static const char *
 proxy_failure_kind(const char *message)
 {
+	if (strstr(message, "the function failed") != NULL)
+		return "function error";
 	if (strstr(message, "throttling") != NULL)
 		return "throttled by Lambda";
 	if (strstr(message, "timed out") != NULL)

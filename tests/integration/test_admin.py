@@ -227,6 +227,34 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         self.assertGreater(value(samples(self.metrics()), "ssm_sign_proxy_credentials_refreshes_total",
                                  result="ok"), 1)
 
+    def test_readyz_flips_when_credentials_expire(self):
+        keyring = creds_standins.Keyring()
+        creds_standins.keyring_verifier(self.lam, keyring)
+        ecs = creds_standins.EcsStandin(keyring=keyring)
+        ecs.lifetime = 4
+        ecs.start()
+        self.addCleanup(ecs.stop)
+        d = self.start_admin({"admin": {"ready_margin": 0},
+                              "credentials": {"refresh_ahead": 1, "retry": 0.2, "retry_cap": 0.5}},
+                             credentials=False, env={"AWS_CONTAINER_CREDENTIALS_FULL_URI": ecs.url + "/creds"})
+        harness.wait_for(lambda: scrape(self.admin_port, "/readyz")[0] == 200, what="ready")
+        # The endpoint starts refusing: the credentials run out.
+        ecs.auth = "Bearer something-else"
+        status, _, body = harness.wait_for(
+            lambda: (lambda r: r if r[0] == 503 else None)(scrape(self.admin_port, "/readyz")),
+            timeout=15, what="/readyz 503 once the credentials expired")
+        doc = json.loads(body)
+        self.assertIn(doc["reason"], ("credentials_missing", "credentials_expiring"), doc)
+        self.assertEqual(d.get("http://%s/x" % HOST).status_code, 503)
+        ecs.auth = None
+        ecs.lifetime = 3600
+        d.proc.signal(signal.SIGHUP)
+        harness.wait_for(lambda: scrape(self.admin_port, "/readyz")[0] == 200, timeout=10,
+                         what="ready again")
+        self.assertEqual(d.get("http://%s/x" % HOST).status_code, 200)
+        self.assertGreaterEqual(value(samples(self.metrics()), "ssm_sign_proxy_credentials_refreshes_total",
+                                      result="failed"), 1)
+
     def test_alert_rules(self):
         """doc/prometheus-alerts.yml: promtool accepts it, and every metric it
         names is one the daemon exports (the rules cannot drift silently)."""
@@ -321,10 +349,14 @@ class JsonLogTest(daemon_fixture.ProxyTestCase):
         self.assertTrue(any(doc["level"] == "warn" and "boom" in doc["msg"] for doc in daemon), daemon)
         self.assertTrue(any(doc["role"] == "worker" and doc.get("worker") == 1 for doc in daemon))
         # A failure carries its fields: request id, host, status, error kind.
-        throttled = [doc for doc in daemon if doc.get("error") == "throttled by Lambda"]
-        self.assertEqual(len(throttled), 1, daemon)
-        self.assertEqual((throttled[0]["host"], throttled[0]["status"], throttled[0]["request_id"]),
-                         (HOST, "503", access[2]["request_id"]))
+        failed = [doc for doc in daemon if doc.get("error") == "function error"]
+        self.assertEqual(len(failed), 1, daemon)
+        self.assertEqual((failed[0]["level"], failed[0]["host"], failed[0]["status"],
+                          failed[0]["request_id"]),
+                         ("warn", HOST, "502", access[1]["request_id"]))
+        # Throttling is a warning (its repeats are counted, see test_log.c).
+        self.assertTrue(any(doc["level"] == "warn" and doc["msg"].startswith("throttled by Lambda")
+                            for doc in daemon))
         self.assertTrue(any(doc["role"] == "master" for doc in daemon))
 
 
