@@ -235,6 +235,8 @@ log_json_str(const char *s)
 }
 
 /* The JSON line: time, level, role (and worker), pid, msg, then the fields. */
+static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
 static void
 log_emit_json(enum log_level level, const char *const *fields, const char *msg)
 {
@@ -266,6 +268,11 @@ log_emit_json(enum log_level level, const char *const *fields, const char *msg)
 	json_decref(o);
 	if (s == NULL)
 		return;
+	if (log_dest == LOG_DEST_SYSLOG) {
+		syslog(prio[level], "%s", s);
+		free(s);
+		return;
+	}
 	n = strlen(s);
 	s[n] = '\n'; /* json_dumps leaves room for the NUL we overwrite */
 	log_put(s, n + 1);
@@ -275,12 +282,11 @@ log_emit_json(enum log_level level, const char *const *fields, const char *msg)
 static void
 log_emit(enum log_level level, const char *const *fields, const char *msg)
 {
-	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char line[4096], stamp[40], extra[1024];
 	size_t i, off = 0;
 	int n;
 
-	if (log_json && log_dest != LOG_DEST_SYSLOG) {
+	if (log_json) {
 		log_emit_json(level, fields, msg);
 		return;
 	}

@@ -366,8 +366,12 @@ admin_configure(struct event_base *base, const struct config *cfg, char *err, si
 		event_add(admin.watch, &tv);
 	}
 	/* The same address on a reload: keep the socket (no scrape fails). */
-	if (strcmp(want, admin.listen_text) == 0)
+	if (strcmp(want, admin.listen_text) == 0) {
+		if (cfg->admin.socket != NULL &&
+		    chmod(cfg->admin.socket, (mode_t)cfg->admin.socket_mode) == -1)
+			log_warn("admin.listen %s: chmod: %s", cfg->admin.socket, strerror(errno));
 		return 0;
+	}
 	if (cfg->admin.socket != NULL) {
 		if ((fd = admin_bind_unix(cfg->admin.socket, cfg->admin.socket_mode, err,
 		                          errlen)) == -1)

@@ -36,6 +36,9 @@ struct config_cidr {
 
 enum { CONFIG_FORMAT_TEXT = 0, CONFIG_FORMAT_JSON = 1 };
 
+/* admin.metrics_hosts: at most this many hosts get a label of their own. */
+#define CONFIG_METRICS_HOSTS_MAX 32
+
 struct config_cache_host {
 	char *host;     /* lower case, "host" or "host:port" */
 	double ttl;     /* resolved: a host given as a mapping without ttl gets cache.ttl */

@@ -615,6 +615,11 @@ host_item(struct load *ld, const char *item, void *arg)
 			free(h);
 			return load_error(ld, "\"%s\" is listed twice", item);
 		}
+	/* metrics.c keeps counters for this many hosts (the series stay bounded). */
+	if (cfg->admin.nmetrics_hosts >= CONFIG_METRICS_HOSTS_MAX) {
+		free(h);
+		return load_error(ld, "at most %d hosts", CONFIG_METRICS_HOSTS_MAX);
+	}
 	cfg->admin.metrics_hosts =
 	    xreallocarray(cfg->admin.metrics_hosts, cfg->admin.nmetrics_hosts + 1, sizeof(char *));
 	cfg->admin.metrics_hosts[cfg->admin.nmetrics_hosts++] = h;
@@ -1038,7 +1043,7 @@ static const struct key admin_keys[] = {
      "hosts that get their own label in /metrics (others count as \"other\")"},
     {"ready_margin", &t_duration, OFF(admin.ready_margin), "60", 0, DAY, NULL,
      "/readyz: the credentials must stay valid at least this long"},
-    {"ready_invocations", &t_int, OFF(admin.ready_invocations), "10", 1, 10000, NULL,
+    {"ready_invocations", &t_int, OFF(admin.ready_invocations), "10", 1, 1000, NULL,
      "/readyz: not ready when this many last invocations all failed ..."},
     {"ready_window", &t_duration, OFF(admin.ready_window), "60", 1, DAY, NULL,
      "... within this many seconds"},

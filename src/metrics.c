@@ -29,14 +29,14 @@
 #include "log.h"
 #include "metrics.h"
 
-#define M_HOSTS 33 /* index 0: "other"; then admin.metrics_hosts */
+#define M_HOSTS (CONFIG_METRICS_HOSTS_MAX + 1) /* index 0: "other"; then admin.metrics_hosts */
 #define M_METHODS 8
 #define M_STATUS 5
 #define M_OUTCOMES 5
 #define M_REASONS 5
 #define M_FNERR 3
 #define M_SLOTS 256 /* processes at once: workers of two generations */
-#define M_RING 1024 /* last invocations kept for /readyz */
+#define M_RING 1024 /* last invocations kept for /readyz (ready_invocations <= 1000) */
 
 static const char *const m_methods[M_METHODS] = {"GET",    "HEAD",    "POST",  "PUT",
                                                  "DELETE", "OPTIONS", "PATCH", "other"};
