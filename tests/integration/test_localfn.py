@@ -88,6 +88,9 @@ class RuntimeApi(LocalFunctionCase):
             self.assertEqual(r.status, 201, r)
             self.assertEqual(r.header("X-Runtime"), "sh")
             self.assertEqual(r.text, "shell saw %s" % path)
+        # The function's own output: labelled, its time stamp dropped.
+        self.assertRegex(d.log(), r"info: function\[\d+\]: sh runtime up\n")
+        self.assertNotIn("2026-11-30T10:00:00.123Z", d.log())
 
     def test_environment_is_lambdas_only(self):
         # The daemon has AWS credentials and other variables: none of them
