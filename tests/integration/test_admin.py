@@ -359,6 +359,24 @@ class JsonLogTest(daemon_fixture.ProxyTestCase):
                             for doc in daemon))
         self.assertTrue(any(doc["role"] == "master" for doc in daemon))
 
+    def test_log_file_reopened_on_sigusr1(self):
+        path = os.path.join(self.tmp, "daemon.log")
+        d = self.start_daemon(config={"log": path, "log_format": "json"})
+        harness.wait_for(lambda: os.path.exists(path) and "worker 1 started" in open(path).read(),
+                         what="the log file written")
+        os.rename(path, path + ".1")
+        d.proc.signal(signal.SIGUSR1)
+        harness.wait_for(lambda: os.path.exists(path), what="the log file reopened")
+        self.assertEqual(d.get("http://%s/x" % HOST).status_code, 200)
+        d.proc.signal(signal.SIGHUP)
+        harness.wait_for(lambda: "configuration reloaded" in open(path).read(), what="new lines in the new file")
+        for name in (path, path + ".1"):
+            with open(name) as f:
+                for line in f:
+                    json.loads(line)
+        with open(path + ".1") as f:
+            self.assertNotIn("configuration reloaded", f.read())
+
 
 if __name__ == "__main__":
     harness.main()
