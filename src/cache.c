@@ -1262,9 +1262,11 @@ cache_response(struct cache_req *cr, struct evhttp_request *req, int status, con
 	}
 	TAILQ_FOREACH(kv, out, next)
 	{
-		/* Per connection, or ours to compute on every hit. */
+		/* Per connection, or ours to compute on every hit (the request
+		 * id is the request's, not the response's). */
 		if (strcasecmp(kv->key, "Connection") == 0 || strcasecmp(kv->key, "Age") == 0 ||
-		    strcasecmp(kv->key, "Cache-Status") == 0)
+		    strcasecmp(kv->key, "Cache-Status") == 0 ||
+		    strcasecmp(kv->key, "X-Request-Id") == 0)
 			continue;
 		kvlist_add(&resp, kv->key, kv->value);
 	}

@@ -403,6 +403,9 @@ proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const 
 		 * keeps the origin's, since it has no body to measure. */
 		if (strcasecmp(name, "Content-Length") == 0 && !head)
 			continue;
+		/* The client gets the request's id once: ours, already set. */
+		if (strcasecmp(name, "X-Request-Id") == 0)
+			continue;
 		if (!proxy_field_name_valid(name) ||
 		    evhttp_add_header(out, name, resp.headers.v[i].value) != 0) {
 			char shown[65];

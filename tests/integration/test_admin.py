@@ -291,7 +291,7 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
 
     def test_request_ids_and_error_bodies(self):
-        d = self.start_admin()
+        d = self.start_admin({"cache": {"hosts": {CACHED: 60}}})
         r = d.get("http://%s/x" % HOST, headers={"X-Request-Id": "client-id.1_A"})
         self.assertEqual(r.headers["X-Request-Id"], "client-id.1_A")
         self.assertEqual(self.lam.last().event["headers"]["x-request-id"], "client-id.1_A")
@@ -299,6 +299,17 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         made = r.headers["X-Request-Id"]
         self.assertRegex(made, r"^[0-9a-f]{32}$")
         self.assertEqual(self.lam.last().event["headers"]["x-request-id"], made)
+        # Once per response, whatever the function echoes or the cache stored.
+        self.lam.push(sl.respond(200, "x", headers={"X-Request-Id": "from-the-function"}))
+        r = d.raw("GET http://%s/echoing HTTP/1.1\r\nHost: %s\r\nX-Request-Id: mine-1\r\n\r\n"
+                  % (HOST, HOST))
+        self.assertEqual(r.header_all("X-Request-Id"), ["mine-1"])
+        for rid in ("fill-1", "hit-2"):
+            r = d.raw("GET http://%s/cached HTTP/1.1\r\nHost: %s\r\nX-Request-Id: %s\r\n\r\n"
+                      % (CACHED, CACHED, rid))
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header_all("X-Request-Id"), [rid])
+        self.assertRegex(r.header("Cache-Status"), r"; hit;")
         # An error of our own: one line, the request id, no account id.
         self.lam.push(sl.not_found())
         r = d.get("http://%s/missing" % HOST)
