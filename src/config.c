@@ -643,8 +643,10 @@ include_item(struct load *ld, const char *item)
 		snprintf(pattern, sizeof pattern, "%.*s/%s", (int)(slash - file), file, item);
 	else
 		snprintf(pattern, sizeof pattern, "%s", item);
+	memset(&g, 0, sizeof g);
 	rc = glob(pattern, GLOB_ERR, NULL, &g);
 	if (rc == GLOB_NOMATCH) {
+		globfree(&g);
 		/* An empty /etc/ssm-sign-proxy.d/ is fine; a named file that
 		 * is not there is a mistake. */
 		if (strpbrk(item, "*?[") != NULL)
