@@ -179,6 +179,22 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         self.assertEqual(c.read_response().status, 404)
         self.assertEqual(self.lam.count(), n)
 
+    def test_admin_allow_and_methods(self):
+        self.start_admin({"admin": {"allow": ["127.0.0.1/32"]}})
+        c = daemon_fixture.Conn("127.0.0.1", self.admin_port, source="127.0.0.2")
+        c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual((r.status, r.json()["reason"]), (403, "not_allowed"))
+        c = daemon_fixture.Conn("127.0.0.1", self.admin_port)
+        c.send("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual((r.status, r.header("Allow")), (405, "GET, HEAD"))
+        c = daemon_fixture.Conn("127.0.0.1", self.admin_port)
+        c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = c.read_response(method="HEAD")
+        self.assertEqual((r.status, r.body), (200, b""))
+        self.assertGreater(int(r.header("Content-Length")), 0)
+
     def test_readyz_flips_when_lambda_fails_every_call(self):
         d = self.start_admin({"admin": {"ready_invocations": 3}, "retry": {"attempts": 1}})
         harness.wait_for(lambda: scrape(self.admin_port, "/readyz")[0] == 200, what="ready")
