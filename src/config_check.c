@@ -24,12 +24,13 @@
 /* The variable of the function (lambda/fnconf.c) that names its parameters file. */
 #define PARAMETERS_FILE_VAR "SSM_SIGN_PROXY_PARAMETERS_FILE"
 
-/* Point ld at key (its line in the file, when the file set it) for the next error. */
+/* Point ld at key (the file and line that set it, if any) for the next error. */
 static void
 at_key(struct load *ld, const char *key)
 {
 	snprintf(ld->path, sizeof ld->path, "%s", key);
-	ld->line = seen_line(ld, key);
+	if (!seen_at(ld, key))
+		ld->line = 0;
 }
 
 /* The directory part of path ("." for a bare name). Caller frees. */
@@ -151,9 +152,7 @@ check_parameters_file(struct load *ld)
 	if (p == NULL || *p == '\0')
 		return 0;
 	snprintf(key, sizeof key, "local_function.environment.%s", PARAMETERS_FILE_VAR);
-	at_key(ld, key);
-	if (ld->line == 0)
-		at_key(ld, "local_function.environment");
+	at_key(ld, "local_function.environment");
 	snprintf(ld->path, sizeof ld->path, "%s", key);
 	if (stat(p, &st) == -1)
 		return load_error(ld, "%s: %s", p, strerror(errno));
@@ -170,6 +169,7 @@ check_parameters_file(struct load *ld)
 int
 check_system(struct load *ld, const struct config_cli *cli)
 {
+	const char *file = ld->file;
 	int rc = 0;
 
 	rc |= check_pid_file(ld);
@@ -179,5 +179,6 @@ check_system(struct load *ld, const struct config_cli *cli)
 	rc |= check_parameters_file(ld);
 	ld->path[0] = '\0';
 	ld->line = 0;
+	ld->file = file;
 	return rc != 0 ? -1 : 0;
 }

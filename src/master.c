@@ -35,6 +35,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "admin.h"
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
@@ -42,6 +43,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "upgrade.h"
 #include "worker.h"
@@ -366,6 +368,7 @@ master_become_worker(int slot, unsigned gen)
 			event_free(m.slots[i].ev);
 			m.slots[i].ev = NULL;
 		}
+	admin_forget();
 	event_base_free(m.base);
 	m.base = NULL;
 	while ((c = TAILQ_FIRST(&m.children)) != NULL) {
@@ -703,8 +706,11 @@ master_abandon(const char *fmt, ...)
 	          m.gen, why);
 	master_retire_gen(m.next.gen, SIGTERM);
 	listeners_unbind_next(&m.listeners);
-	if (accesslog_open(m.conf->access_log, m.uid, m.gid, err, sizeof err) == -1)
+	if (accesslog_open(m.conf->access_log, m.uid, m.gid, err, sizeof err) == -1 ||
+	    log_open(m.conf->log, m.conf->log_format == CONFIG_FORMAT_JSON, m.uid, m.gid, err,
+	             sizeof err) == -1)
 		log_error("%s", err);
+	accesslog_set_format(m.conf->access_log_format == CONFIG_FORMAT_JSON);
 	if (cache_setup(m.conf, err, sizeof err) == -1)
 		log_error("%s", err);
 	log_set_level(m.conf->log_level);
@@ -713,6 +719,7 @@ master_abandon(const char *fmt, ...)
 	if (!master_wants_agent())
 		master_retire_agent();
 	config_free(conf);
+	metrics_reload(0);
 	sdnotify("READY=1");
 }
 
@@ -726,6 +733,8 @@ master_commit(void)
 
 	if (master_update_pid_file(m.next.conf, err, sizeof err) == -1)
 		log_error("reload: %s", err); /* not worth refusing the reload for */
+	if (admin_configure(m.base, m.next.conf, err, sizeof err) == -1)
+		log_error("reload: %s", err); /* the old listener goes on */
 	config_free(m.conf);
 	m.conf = m.next.conf;
 	m.gen = m.next.gen;
@@ -742,6 +751,7 @@ master_commit(void)
 	master_close_stale();
 	log_info("configuration reloaded (generation %u, %d workers ready after %.2fs)", m.gen,
 	         m.conf->workers, took);
+	metrics_reload(1);
 	sdnotify("READY=1");
 }
 
@@ -828,7 +838,7 @@ static void
 master_reload(void)
 {
 	struct config *conf;
-	char err[1024];
+	char err[1024], err2[512];
 	const char *user;
 	uid_t uid;
 	gid_t gid;
@@ -853,6 +863,7 @@ master_reload(void)
 	conf = config_load(m.cli, err, sizeof err);
 	if (conf == NULL) {
 		log_error("reload failed, keeping the running configuration: %s", err);
+		metrics_reload(0);
 		sdnotify("READY=1");
 		return;
 	}
@@ -861,10 +872,15 @@ master_reload(void)
 	gen = m.gen + 1;
 	if (listeners_bind(&m.listeners, conf, 1, err, sizeof err) == -1)
 		goto fail;
-	if (accesslog_open(conf->access_log, uid, gid, err, sizeof err) == -1) {
+	if (accesslog_open(conf->access_log, uid, gid, err, sizeof err) == -1 ||
+	    log_open(conf->log, conf->log_format == CONFIG_FORMAT_JSON, uid, gid, err,
+	             sizeof err) == -1) {
 		listeners_unbind_next(&m.listeners);
+		if (accesslog_open(m.conf->access_log, m.uid, m.gid, err2, sizeof err2) == -1)
+			log_error("%s", err2);
 		goto fail;
 	}
+	accesslog_set_format(conf->access_log_format == CONFIG_FORMAT_JSON);
 	for (i = 0; i < conf->nwarnings; i++)
 		log_warn("%s", conf->warnings[i]);
 	master_log_user(conf, user);
@@ -907,6 +923,7 @@ master_reload(void)
 	return;
 fail:
 	log_error("reload failed, keeping the running configuration: %s", err);
+	metrics_reload(0);
 	config_free(conf);
 	sdnotify("READY=1");
 }
@@ -918,6 +935,8 @@ master_reopen(void)
 
 	log_info("SIGUSR1: reopening the access log");
 	if (accesslog_open(m.conf->access_log, m.uid, m.gid, err, sizeof err) == -1)
+		log_error("%s", err);
+	if (log_reopen(err, sizeof err) == -1)
 		log_error("%s", err);
 	master_signal_workers(SIGUSR1, 0);
 }
@@ -1003,6 +1022,7 @@ master_reap(void)
 		if (c == NULL)
 			continue; /* not ours (a helper a module forked) */
 		TAILQ_REMOVE(&m.children, c, entry);
+		metrics_process_gone(pid);
 		master_child_ended(c, status);
 		free(c);
 		if (m.in_child)
@@ -1164,8 +1184,10 @@ master_upgrade(void)
 		                                     : "an upgrade is in progress");
 		return;
 	}
-	fds = xcalloc(m.listeners.n + 1, sizeof *fds);
+	fds = xcalloc(m.listeners.n + 2, sizeof *fds);
 	nfds = listeners_fds(&m.listeners, 0, fds);
+	if (admin_fd() >= 0)
+		fds[nfds++] = admin_fd();
 	log_info("upgrade: starting %s", m.exe);
 	pid = upgrade_spawn(m.exe, m.argv, fds, nfds, &rd, err, sizeof err);
 	free(fds);
@@ -1289,11 +1311,17 @@ master_free(void)
 		free(m.pid_file);
 	}
 	free(m.exe);
+	/* After an upgrade the admin socket (file) is the new master's. */
+	if (m.handed_over)
+		admin_forget();
+	else
+		admin_stop();
 	if (m.base != NULL)
 		event_base_free(m.base);
 	config_free(m.conf);
 	accesslog_close();
 	cache_teardown();
+	metrics_shutdown();
 	/* Zero the shared credentials (only the creating process does; a
 	 * worker on this path just unmaps). */
 	credstore_shutdown();
@@ -1340,14 +1368,20 @@ master_run(const struct config_cli *cli, struct config *conf, char **argv)
 	if (master_resolve_user(conf, &m.uid, &m.gid, &m.user, err, sizeof err) == -1 ||
 	    listeners_bind(&m.listeners, conf, 0, err, sizeof err) == -1 ||
 	    accesslog_open(conf->access_log, m.uid, m.gid, err, sizeof err) == -1 ||
+	    log_open(conf->log, conf->log_format == CONFIG_FORMAT_JSON, m.uid, m.gid, err,
+	             sizeof err) == -1 ||
+	    metrics_init(err, sizeof err) == -1 ||
 	    (m.upgrade_fd < 0 && master_update_pid_file(conf, err, sizeof err) == -1)) {
 		log_error("%s", err);
 		m.exitcode = 1;
 		goto out;
 	}
-	/* Handed-over sockets the configuration no longer names. */
+	/* Handed-over sockets: the admin listener's, and those the
+	 * configuration no longer names. */
+	admin_adopt(m.listeners.inherited, m.listeners.ninherited, conf);
 	listeners_close_inherited(&m.listeners);
 	listeners_commit(&m.listeners, 0);
+	accesslog_set_format(conf->access_log_format == CONFIG_FORMAT_JSON);
 	master_log_user(conf, m.user);
 	if (pipe2(st, O_CLOEXEC) == -1) {
 		log_error("pipe: %s", strerror(errno));
@@ -1373,6 +1407,11 @@ master_run(const struct config_cli *cli, struct config *conf, char **argv)
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		m.sig[m.nsig] = evsignal_new(m.base, sigs[i], master_signal_cb, NULL);
 		event_add(m.sig[m.nsig++], NULL);
+	}
+	if (admin_configure(m.base, conf, err, sizeof err) == -1) {
+		log_error("%s", err);
+		m.exitcode = 1;
+		goto out;
 	}
 	if (conf->local_function.command != NULL)
 		log_info("ssm-sign-proxy %s starting: %d workers, local function %s",
