@@ -242,8 +242,9 @@ class BinaryUpgrade(LifecycleCase):
         shutil.copy2(harness.DAEMON, self.exe)
         self.pid_file = os.path.join(self.tmp, "ssp.pid")
 
-    def start_upgradable(self):
-        d = self.start_workers(2, config={"pid_file": self.pid_file, "timeouts": {"start": 5}})
+    def start_upgradable(self, config=None):
+        cfg = merge({"pid_file": self.pid_file, "timeouts": {"start": 5}}, config or {})
+        d = self.start_workers(2, config=cfg)
         # Start from the copy: argv[0] and /proc/self/exe name it.
         d.proc.stop()
         proc = self.start([self.exe, "-c", d.config_path], env=self.daemon_env(), name="upgradable")
@@ -292,6 +293,25 @@ class BinaryUpgrade(LifecycleCase):
         os.kill(new, signal.SIGTERM)
         self.assertEqual(reap(new), 0)
         self.assertFalse(os.path.exists(self.pid_file))
+
+    def test_upgrade_hands_the_admin_listener_over(self):
+        """The admin listener is a socket of the master's: the new master
+        adopts it (binding it again would fail while the old one has it)."""
+        import urllib.request
+        port = harness.free_port()
+        d = self.start_upgradable(config={"admin": {"listen": "127.0.0.1:%d" % port}})
+        old = d.pid
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.assertEqual(opener.open("http://127.0.0.1:%d/healthz" % port, timeout=5).status, 200)
+        os.kill(old, signal.SIGURG)
+        harness.wait_for(lambda: read_pid(self.pid_file) not in (0, old), timeout=10,
+                         what="the new master's pid file")
+        new = read_pid(self.pid_file)
+        self.assertEqual(d.proc.wait(10), 0, d.log())
+        self.assertEqual(opener.open("http://127.0.0.1:%d/healthz" % port, timeout=5).status, 200)
+        self.assertNotIn("cannot bind", d.log())
+        os.kill(new, signal.SIGTERM)
+        self.assertEqual(reap(new), 0)
 
     def test_failed_upgrade_keeps_old(self):
         d = self.start_upgradable()
