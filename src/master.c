@@ -130,6 +130,8 @@ struct master {
 	struct event *upgrade_ev;
 	struct event *upgrade_timer;
 	int handed_over;
+	int reload_queued; /* a SIGHUP came during a reload or an upgrade */
+	struct event *queued_ev;
 	/* The new master's side: tell the old one here once ready (-1: no). */
 	int upgrade_fd;
 
@@ -349,6 +351,9 @@ master_become_worker(int slot, unsigned gen)
 	if (m.start_timer != NULL)
 		event_free(m.start_timer);
 	m.start_timer = NULL;
+	if (m.queued_ev != NULL)
+		event_free(m.queued_ev);
+	m.queued_ev = NULL;
 	if (m.upgrade_ev != NULL)
 		event_free(m.upgrade_ev);
 	m.upgrade_ev = NULL;
@@ -674,6 +679,30 @@ master_retire_gen(unsigned gen, int sig)
 	master_arm_kill_timer();
 }
 
+static void master_reload(void);
+
+static void
+master_queued_cb(evutil_socket_t fd, short what, void *arg)
+{
+	master_reload();
+	if (m.in_child)
+		event_base_loopbreak(m.base);
+}
+
+/* A reload or an upgrade is over: do the SIGHUP that came meanwhile. */
+static void
+master_run_queued(void)
+{
+	struct timeval now = {0, 0};
+
+	if (!m.reload_queued || m.stopping)
+		return;
+	m.reload_queued = 0;
+	if (m.queued_ev == NULL)
+		m.queued_ev = evtimer_new(m.base, master_queued_cb, NULL);
+	evtimer_add(m.queued_ev, &now);
+}
+
 /* A reload in flight is over (committed or abandoned): forget it. */
 static void
 master_pending_clear(void)
@@ -683,6 +712,7 @@ master_pending_clear(void)
 	m.next.conf = NULL;
 	m.next.gen = 0;
 	m.next.user = NULL;
+	master_run_queued();
 }
 
 /*
@@ -849,13 +879,13 @@ master_reload(void)
 
 	if (m.stopping)
 		return;
-	if (m.next.conf != NULL) {
-		log_warn("SIGHUP: a reload is already in progress (generation %u); ignored",
-		         m.next.gen);
-		return;
-	}
-	if (m.upgrade_pid > 0 || m.start_pending) {
-		log_warn("SIGHUP: a binary upgrade is in progress; ignored");
+	/* One transaction at a time: a SIGHUP meanwhile is done right after it
+	 * (a configuration pushed twice in a row must not lose the second). */
+	if (m.next.conf != NULL || m.upgrade_pid > 0 || m.start_pending) {
+		if (!m.reload_queued)
+			log_info("SIGHUP: %s in progress; reloading once it is over",
+			         m.next.conf != NULL ? "a reload is" : "a binary upgrade is");
+		m.reload_queued = 1;
 		return;
 	}
 	log_info("SIGHUP: reloading the configuration");
@@ -1153,6 +1183,7 @@ master_upgrade_ended(int status)
 	log_error("upgrade failed: the new master (pid %ld) %s before it was ready; this one keeps "
 	          "serving",
 	          (long)pid, how);
+	master_run_queued();
 }
 
 static void
@@ -1214,6 +1245,7 @@ master_start_ready(void)
 	m.start_pending = 0;
 	if (m.start_timer != NULL)
 		evtimer_del(m.start_timer);
+	master_run_queued();
 	if (m.upgrade_fd < 0)
 		return;
 	if (master_update_pid_file(m.conf, err, sizeof err) == -1)
@@ -1284,6 +1316,8 @@ master_free(void)
 		event_free(m.status_ev);
 	if (m.start_timer != NULL)
 		event_free(m.start_timer);
+	if (m.queued_ev != NULL)
+		event_free(m.queued_ev);
 	if (m.upgrade_ev != NULL)
 		event_free(m.upgrade_ev);
 	if (m.upgrade_timer != NULL)

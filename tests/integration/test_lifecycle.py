@@ -219,6 +219,26 @@ class ReloadTransaction(LifecycleCase):
         self.assertEqual(len(harness.workers_of(d.pid)), 3)
         self.assert_serves(d)
 
+    def test_sighup_during_a_reload_is_done_after_it(self):
+        """A configuration pushed twice in a row: the second SIGHUP comes
+        while the first reload waits for its workers; it is not lost but
+        done once the first is over."""
+        d = self.start_workers(1, config={"timeouts": {"start": 5}})
+        slow = self.script("slow.sh", "#!/bin/sh\nsleep 1\n" +
+                           localfn_case.RUNTIME_SH.split("\n", 1)[1])
+        self.rewrite_config(d, function_name=None,
+                            local_function={"command": slow, "concurrency": 1})
+        d.proc.signal(signal.SIGHUP)
+        d.wait_log("waiting for 1 new workers to be ready")
+        self.rewrite_config(d, function_name=self.function_name, local_function=None, workers=2)
+        d.proc.signal(signal.SIGHUP)
+        d.wait_log("SIGHUP: a reload is in progress; reloading once it is over")
+        d.wait_log("configuration reloaded (generation 3, 2 workers ready", timeout=10)
+        self.assertIn("configuration reloaded (generation 2, 1 workers ready", d.log())
+        harness.wait_for(lambda: len(harness.workers_of(d.pid)) == 2, timeout=5,
+                         what="2 workers")
+        self.assert_serves(d)
+
     def test_local_function_ready_commit(self):
         """Lambda -> local switch with a working function: committed once
         the function asked for work; requests then reach the function."""
