@@ -669,9 +669,8 @@ master_retire_child(struct child *c, int sig, double grace)
 static void
 master_retire_gen(unsigned gen, int sig)
 {
-	struct child *c;
-
 	double grace = master_conf_of(gen)->timeouts.shutdown + MASTER_KILL_MARGIN;
+	struct child *c;
 
 	TAILQ_FOREACH(c, &m.children, entry)
 	if (c->kind == CHILD_WORKER && c->gen == gen && !c->retiring)
