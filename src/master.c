@@ -1,13 +1,18 @@
 /*
  * master.c: the master process, after nginx's cycle. This one file owns the
- * listening sockets, the pid file, the signals, and the life of every child:
- * the workers (worker.c) and the credentials agent (credstore.h). It spawns
- * them, replaces the ones that die (backing off when they keep dying),
- * reloads the configuration on SIGHUP without failing a client request, and
- * stops everything on SIGTERM/SIGINT.
+ * signals, the pid file and the life of every child: the workers
+ * (worker.c) and the credentials agent (credstore.h), in every generation.
+ * It spawns them, replaces the ones that die (backing off when they keep
+ * dying), reloads the configuration on SIGHUP without failing a client
+ * request, upgrades its own binary on SIGURG, and stops everything on
+ * SIGTERM/SIGINT. The listening sockets are listeners.c's; the upgrade's
+ * handover protocol is upgrade.c's.
  *
- * Reload: the listening sockets stay open in the master the whole time, so
- * while the old workers stop accepting and the new ones start, new
+ * Reload is a transaction: the new generation's workers start beside the
+ * old ones and report ready on a pipe (worker_ready()); once all have, the
+ * old ones retire (master_commit()); if they do not within timeouts.start,
+ * or one dies, they go and the old ones never noticed (master_abandon()).
+ * The listening sockets stay open in the master the whole time, so
  * connections wait in the kernel's accept queue instead of being refused.
  * Addresses in both configurations keep their socket; removed ones are
  * closed once the last worker that may use them has gone.
