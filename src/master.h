@@ -5,8 +5,10 @@
  *
  * Signals, for operators (kill -s SIG $(cat pid_file)):
  *   SIGHUP          re-read the configuration; new workers start with it and
- *                   the old ones retire gracefully (an invalid file is
- *                   logged and the daemon keeps running as it was)
+ *                   once all are ready the old ones retire gracefully (an
+ *                   invalid file, or new workers not ready within
+ *                   timeouts.start, is logged and the daemon keeps running
+ *                   as it was)
  *   SIGTERM/SIGINT  stop: workers stop accepting, finish what is in flight
  *   (and SIGQUIT)   (at most timeouts.shutdown), then everything exits 0
  *   SIGUSR1         reopen the access log (after rotating it)
