@@ -49,6 +49,7 @@ typedef struct ssp_request ssp_request;
 typedef struct ssp_response ssp_response;
 typedef struct ssp_error ssp_error;
 typedef struct ssp_credentials ssp_credentials;
+typedef struct ssp_event ssp_event;
 
 /* What went wrong. ssp_error_status() gives the HTTP status the daemon
  * answers its clients with for each. */
@@ -122,13 +123,19 @@ int ssp_options_set_log(ssp_options *, enum ssp_log_level level, ssp_log_fn fn, 
  * refreshed ahead of expiry in a thread of the client). All callbacks may
  * be called from several threads at once and must never block:
  *  - get fills creds with ssp_credentials_set() and returns 0, or returns
- *    -1 with err saying why there are none (no secret in it);
+ *    -1 with err saying why there are none (no secret in it), or
+ *    SSP_CREDENTIALS_GONE with err when there are none and no refresh is
+ *    coming (the provider stopped): a call waiting for credentials then
+ *    fails at once (SSP_ERR_CREDENTIALS, with err) instead of waiting out
+ *    its budget. A waiting call asks get again as it polls, so a provider
+ *    that goes away while calls wait is noticed too;
  *  - refresh asks for new ones (those got were expired or refused);
  *  - generation is a counter that moves whenever the caller publishes new
  *    credentials or a new failure: a call waiting for credentials looks
  *    again when it moves, and fails when it moved and get still fails;
  *  - region (may be NULL) writes the region into buf, 0, or -1 with err.
  */
+#define SSP_CREDENTIALS_GONE (-2)
 typedef int (*ssp_credentials_fn)(void *arg, ssp_credentials *creds, char *err, size_t errlen);
 typedef void (*ssp_refresh_fn)(void *arg);
 typedef uint64_t (*ssp_generation_fn)(void *arg);
@@ -140,6 +147,43 @@ int ssp_options_set_credentials_provider(ssp_options *, ssp_credentials_fn get,
  * expiration is seconds since the epoch, 0 when they do not expire. */
 int ssp_credentials_set(ssp_credentials *, const char *access_key_id, const char *secret_access_key,
                         const char *session_token, int64_t expiration);
+
+/*
+ * What happens inside a call, for an observer (the daemon counts them for
+ * its metrics and summarises throttling in its log). The event is valid
+ * during the callback only; getters that do not apply to a kind give 0 or
+ * "".
+ */
+enum ssp_event_kind {
+	/* An HTTP request to Lambda ended: ssp_event_status() is Lambda's
+	 * status, 0 when no answer came (no connection, broken, timed out). */
+	SSP_EVENT_ATTEMPT = 1,
+	/* The call tries again: ssp_event_reason() is "throttled", "5xx",
+	 * "timeout", "connection" or "clock_skew". */
+	SSP_EVENT_RETRY,
+	/* Lambda throttled an attempt (429): ssp_event_message() is its
+	 * message. A retry may follow. */
+	SSP_EVENT_THROTTLED,
+	/* The function failed (X-Amz-Function-Error): ssp_event_reason() is
+	 * its kind ("Unhandled"), ssp_event_message() the error. */
+	SSP_EVENT_FUNCTION_ERROR,
+};
+/* Called from the thread running the call (any number at once: it must be
+ * thread-safe), and must not block or call into the library. */
+typedef void (*ssp_observer_fn)(const ssp_event *, void *arg);
+/* Events go to fn (NULL: none, the default). */
+int ssp_options_set_observer(ssp_options *, ssp_observer_fn fn, void *arg);
+enum ssp_event_kind ssp_event_kind(const ssp_event *);
+/* SSP_EVENT_ATTEMPT: Lambda's HTTP status, 0 when none came. */
+int ssp_event_status(const ssp_event *);
+/* SSP_EVENT_RETRY: why; SSP_EVENT_FUNCTION_ERROR: the error's kind. */
+const char *ssp_event_reason(const ssp_event *);
+/* One line, printable, no secret: Lambda's or the function's message. */
+const char *ssp_event_message(const ssp_event *);
+/* Lambda's request id of the attempt, "" when none. */
+const char *ssp_event_request_id(const ssp_event *);
+/* The attempt (1 for the first HTTP request of the call). */
+unsigned ssp_event_attempt(const ssp_event *);
 
 /* --- client --------------------------------------------------------------- */
 

@@ -157,6 +157,14 @@ ssp_options_set_log(ssp_options *o, enum ssp_log_level level, ssp_log_fn fn, voi
 }
 
 int
+ssp_options_set_observer(ssp_options *o, ssp_observer_fn fn, void *arg)
+{
+	o->observer = fn;
+	o->observer_arg = arg;
+	return 0;
+}
+
+int
 ssp_options_set_credentials_provider(ssp_options *o, ssp_credentials_fn get, ssp_refresh_fn refresh,
                                      ssp_generation_fn generation, ssp_region_fn region, void *arg)
 {
@@ -241,20 +249,68 @@ client_log(const struct ssp_client *c, enum ssp_log_level level, const char *fmt
 	c->o.log_fn(level, msg, c->o.log_arg);
 }
 
-/* The provider's credentials (0), or -1 with err. */
+void
+client_observe(const struct ssp_client *c, const struct ssp_event *ev)
+{
+	if (c->o.observer != NULL)
+		c->o.observer(ev, c->o.observer_arg);
+}
+
+enum ssp_event_kind
+ssp_event_kind(const ssp_event *ev)
+{
+	return ev->kind;
+}
+
+int
+ssp_event_status(const ssp_event *ev)
+{
+	return ev->status;
+}
+
+const char *
+ssp_event_reason(const ssp_event *ev)
+{
+	return ev->reason != NULL ? ev->reason : "";
+}
+
+const char *
+ssp_event_message(const ssp_event *ev)
+{
+	return ev->message != NULL ? ev->message : "";
+}
+
+const char *
+ssp_event_request_id(const ssp_event *ev)
+{
+	return ev->request_id != NULL ? ev->request_id : "";
+}
+
+unsigned
+ssp_event_attempt(const ssp_event *ev)
+{
+	return ev->attempt;
+}
+
+/* The provider's credentials (0), or -1 with err, or SSP_CREDENTIALS_GONE
+ * when the caller's provider says none are coming. */
 static int
 client_creds_fetch(struct ssp_client *c, struct aws_creds *out, char *err, size_t errlen)
 {
 	struct ssp_credentials sc;
+	int rc;
 
 	if (c->prov != NULL)
 		return credprov_get(c->prov, out, err, errlen);
 	memset(&sc, 0, sizeof sc);
-	if (c->o.cred_get(c->o.cred_arg, &sc, err, errlen) != 0 || sc.c.access_key_id == NULL) {
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	rc = c->o.cred_get(c->o.cred_arg, &sc, err, errlen);
+	if (rc != 0 || sc.c.access_key_id == NULL) {
 		creds_clear(&sc.c);
 		if (err != NULL && errlen > 0 && err[0] == '\0')
 			snprintf(err, errlen, "no AWS credentials from the caller's provider");
-		return -1;
+		return rc == SSP_CREDENTIALS_GONE ? SSP_CREDENTIALS_GONE : -1;
 	}
 	if (sc.c.expiration != 0 && sc.c.expiration <= time(NULL)) {
 		snprintf(err, errlen,
@@ -276,14 +332,17 @@ creds_ref_drop(struct creds_ref *r)
 }
 
 struct creds_ref *
-client_creds_get(struct ssp_client *c, uint64_t *generation, char *err, size_t errlen)
+client_creds_get(struct ssp_client *c, uint64_t *generation, int *gone, char *err, size_t errlen)
 {
 	uint64_t gen = client_creds_generation(c);
 	struct creds_ref *r;
 	time_t now = time(NULL);
+	int rc;
 
 	if (generation != NULL)
 		*generation = gen;
+	if (gone != NULL)
+		*gone = 0;
 	pthread_mutex_lock(&c->mu);
 	r = c->creds;
 	if (r != NULL && r->generation == gen && (r->c.expiration == 0 || r->c.expiration > now)) {
@@ -294,9 +353,11 @@ client_creds_get(struct ssp_client *c, uint64_t *generation, char *err, size_t e
 	pthread_mutex_unlock(&c->mu);
 
 	r = xcalloc(1, sizeof *r);
-	if (client_creds_fetch(c, &r->c, err, errlen) != 0) {
+	if ((rc = client_creds_fetch(c, &r->c, err, errlen)) != 0) {
 		creds_clear(&r->c);
 		free(r);
+		if (gone != NULL)
+			*gone = rc == SSP_CREDENTIALS_GONE;
 		return NULL;
 	}
 	r->generation = gen;
@@ -306,6 +367,25 @@ client_creds_get(struct ssp_client *c, uint64_t *generation, char *err, size_t e
 	c->creds = r;
 	pthread_mutex_unlock(&c->mu);
 	return r;
+}
+
+int
+client_creds_gone(struct ssp_client *c, char *err, size_t errlen)
+{
+	struct aws_creds tmp;
+	char why[600];
+	int rc;
+
+	/* The in-process chain always tries again. */
+	if (c->prov != NULL)
+		return 0;
+	memset(&tmp, 0, sizeof tmp);
+	rc = client_creds_fetch(c, &tmp, why, sizeof why);
+	creds_clear(&tmp);
+	if (rc != SSP_CREDENTIALS_GONE)
+		return 0;
+	snprintf(err, errlen, "%s", why);
+	return 1;
 }
 
 void

@@ -165,6 +165,25 @@ invoke_timer_in(struct invoke *inv, double seconds, enum invoke_state state)
 	evtimer_add(inv->timer, &tv);
 }
 
+/* Tell the client's observer, if any. */
+static void
+invoke_observe(struct invoke *inv, enum ssp_event_kind kind, int status, const char *reason,
+               const char *message)
+{
+	struct ssp_event ev;
+
+	if (inv->ctx->o->observer == NULL)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.kind = kind;
+	ev.status = status;
+	ev.reason = reason;
+	ev.message = message;
+	ev.request_id = inv->request_id;
+	ev.attempt = inv->sent;
+	client_observe(inv->ctx->client, &ev);
+}
+
 /*
  * Copy an error text from Lambda into dst for the log and the client's
  * body: printable ASCII only (no injected lines or control bytes), the
@@ -373,9 +392,10 @@ invoke_backoff(struct invoke_ctx *ctx, unsigned failures)
 }
 
 /* A retryable failure: wait and try again if attempts and budget allow,
- * else give the final answer. retry_after < 0 when the server gave none. */
+ * else give the final answer. retry_after < 0 when the server gave none;
+ * reason names the retry for the observer (ssp_event_reason()). */
 static void
-invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
+invoke_retry_later(struct invoke *inv, enum invoke_fail why, const char *reason, double retry_after)
 {
 	struct invoke_ctx *ctx = inv->ctx;
 	double delay, left;
@@ -398,6 +418,7 @@ invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
 	client_log(ctx->client, SSP_LOG_DEBUG,
 	           "invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
 	           delay * 1000);
+	invoke_observe(inv, SSP_EVENT_RETRY, 0, reason, inv->last_msg);
 	invoke_timer_in(inv, delay, INVOKE_BACKOFF);
 }
 
@@ -550,6 +571,14 @@ invoke_is_skew_error(const char *type, const char *msg)
 	return 0;
 }
 
+/* The retry reason of a connection that failed: "timeout" when the
+ * system or libcurl said it timed out, else "connection". */
+static const char *
+invoke_conn_reason(const struct invoke *inv)
+{
+	return strstr(inv->last_msg, "timed out") != NULL ? "timeout" : "connection";
+}
+
 /* A function error: 200 from Lambda with X-Amz-Function-Error. */
 static void
 invoke_function_error(struct invoke *inv, const char *kind, const char *body, size_t len)
@@ -566,11 +595,13 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 			invoke_clean_copy(msg, sizeof msg, json_string_value(v));
 		json_decref(root);
 	}
-	client_log(inv->ctx->client, SSP_LOG_ERROR, "function %s failed (%s, request %s): %s: %s",
+	/* The function's failure, not ours: a warning. */
+	client_log(inv->ctx->client, SSP_LOG_WARN, "function %s failed (%s, request %s): %s: %s",
 	           inv->ctx->o->function, kind, inv->request_id[0] ? inv->request_id : "-",
 	           type[0] ? type : "-", msg[0] ? msg : "-");
 	snprintf(text, sizeof text, "the function failed (%s): %s%s%s", kind,
 	         type[0] ? type : "error", msg[0] ? ": " : "", msg);
+	invoke_observe(inv, SSP_EVENT_FUNCTION_ERROR, 0, kind, text);
 	invoke_finish(inv, 502, SSP_ERR_FUNCTION, text, NULL, 0, kind);
 }
 
@@ -590,6 +621,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	v = kvlist_get(&inv->resp_headers, "X-Amzn-RequestId");
 	invoke_clean_copy(inv->request_id, sizeof inv->request_id, v ? v : "");
+	invoke_observe(inv, SSP_EVENT_ATTEMPT, res == CURLE_OK ? (int)status : 0, NULL, NULL);
 
 	if (res != CURLE_OK) {
 		const char *why = inv->curl_err[0] ? inv->curl_err : curl_easy_strerror(res);
@@ -617,7 +649,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 				return;
 			}
 			/* The connect timeout, not the budget: nothing was sent. */
-			invoke_retry_later(inv, FAIL_UNREACHABLE, -1);
+			invoke_retry_later(inv, FAIL_UNREACHABLE, "timeout", -1);
 			return;
 		case CURLE_COULDNT_RESOLVE_HOST:
 		case CURLE_COULDNT_RESOLVE_PROXY:
@@ -625,7 +657,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 		case CURLE_SSL_CONNECT_ERROR:
 			/* The request never left: safe to retry for any method. */
 			invoke_attempt_clear(inv);
-			invoke_retry_later(inv, FAIL_UNREACHABLE, -1);
+			invoke_retry_later(inv, FAIL_UNREACHABLE, invoke_conn_reason(inv), -1);
 			return;
 		case CURLE_SEND_FAIL_REWIND:
 		case CURLE_SEND_ERROR:
@@ -637,7 +669,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 			/* The function may have run: only idempotent methods. */
 			invoke_attempt_clear(inv);
 			if (inv->idempotent) {
-				invoke_retry_later(inv, FAIL_BROKEN, -1);
+				invoke_retry_later(inv, FAIL_BROKEN, invoke_conn_reason(inv), -1);
 				return;
 			}
 			invoke_fail(
@@ -688,6 +720,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 		ctx->client->skew = skew;
 		pthread_mutex_unlock(&ctx->client->mu);
 		inv->skew_retried = 1;
+		invoke_observe(inv, SSP_EVENT_RETRY, 0, "clock_skew", inv->last_msg);
 		client_log(ctx->client, SSP_LOG_WARN,
 		           "clock skew: Lambda's clock is %+lds from ours; signing with it",
 		           (long)skew);
@@ -711,19 +744,20 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	if (status == 429) {
 		double ra = invoke_retry_after(inv);
 
+		invoke_observe(inv, SSP_EVENT_THROTTLED, 0, NULL, inv->last_msg);
 		invoke_attempt_clear(inv);
 		if (ra > 0 && ra + 0.05 >= invoke_remaining(inv)) {
 			inv->last_fail = FAIL_THROTTLED;
 			invoke_give_up(inv);
 			return;
 		}
-		invoke_retry_later(inv, FAIL_THROTTLED, ra);
+		invoke_retry_later(inv, FAIL_THROTTLED, "throttled", ra);
 		return;
 	}
 	if (status >= 500) {
 		invoke_attempt_clear(inv);
 		if (inv->idempotent) {
-			invoke_retry_later(inv, FAIL_SERVER, -1);
+			invoke_retry_later(inv, FAIL_SERVER, "5xx", -1);
 			return;
 		}
 		invoke_fail(inv, SSP_ERR_LAMBDA, 502,
@@ -807,13 +841,18 @@ out:
 
 /* Credentials are missing or expired (gen: the provider's generation seen
  * before asking it): ask the provider and wait for a new generation, or
- * give up when it already came and did not help. */
+ * give up when it already came and did not help, or when the provider said
+ * none is coming (gone). */
 static void
-invoke_park(struct invoke *inv, uint64_t gen)
+invoke_park(struct invoke *inv, uint64_t gen, int gone)
 {
 	struct invoke_ctx *ctx = inv->ctx;
 	int bad;
 
+	if (gone) {
+		invoke_fail(inv, SSP_ERR_CREDENTIALS, 503, "%s", inv->cred_err);
+		return;
+	}
 	if (inv->parked_once && gen != inv->park_generation) {
 		/* The provider published and it is still unusable. */
 		pthread_mutex_lock(&ctx->client->mu);
@@ -848,6 +887,7 @@ invoke_send(struct invoke *inv)
 	struct invoke_ctx *ctx = inv->ctx;
 	struct creds_ref *creds;
 	uint64_t gen;
+	int gone;
 	struct sigv4_input in;
 	struct sigv4_output out;
 	struct kvlist h = KVLIST_INIT;
@@ -856,9 +896,9 @@ invoke_send(struct invoke *inv)
 	long timeout_ms, connect_ms;
 	size_t i;
 
-	creds = client_creds_get(ctx->client, &gen, inv->cred_err, sizeof inv->cred_err);
+	creds = client_creds_get(ctx->client, &gen, &gone, inv->cred_err, sizeof inv->cred_err);
 	if (creds == NULL) {
-		invoke_park(inv, gen);
+		invoke_park(inv, gen, gone);
 		return;
 	}
 
@@ -971,7 +1011,7 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 		if (invoke_remaining(inv) <= 0) {
 			/* Out of time while waiting for credentials: that is the
 			 * answer, unless usable ones came just now (a timeout). */
-			creds = moved ? client_creds_get(client, NULL, inv->cred_err,
+			creds = moved ? client_creds_get(client, NULL, NULL, inv->cred_err,
 			                                 sizeof inv->cred_err)
 			              : NULL;
 			if (creds == NULL) {
@@ -982,6 +1022,12 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 			}
 			client_creds_release(client, creds);
 		} else if (!moved) {
+			/* The provider may have stopped meanwhile: no refresh
+			 * will come, so fail now rather than at the budget. */
+			if (client_creds_gone(client, inv->cred_err, sizeof inv->cred_err)) {
+				invoke_fail(inv, SSP_ERR_CREDENTIALS, 503, "%s", inv->cred_err);
+				return;
+			}
 			invoke_timer_in(inv, INVOKE_PARK_POLL_MS / 1000.0, INVOKE_PARKED);
 			return;
 		}

@@ -40,6 +40,8 @@ struct ssp_options {
 	enum ssp_log_level log_level;
 	ssp_log_fn log_fn;
 	void *log_arg;
+	ssp_observer_fn observer;
+	void *observer_arg;
 	ssp_credentials_fn cred_get;
 	ssp_refresh_fn cred_refresh;
 	ssp_generation_fn cred_generation;
@@ -86,6 +88,15 @@ struct ssp_response {
 	char *request_id;
 };
 
+struct ssp_event {
+	enum ssp_event_kind kind;
+	int status;
+	const char *reason;
+	const char *message;
+	const char *request_id;
+	unsigned attempt;
+};
+
 struct ssp_error {
 	enum ssp_error_kind kind;
 	int status;
@@ -98,6 +109,8 @@ struct ssp_error {
 void client_log(const struct ssp_client *, enum ssp_log_level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int client_log_enabled(const struct ssp_client *, enum ssp_log_level);
+/* Give ev to the observer, if any. */
+void client_observe(const struct ssp_client *, const struct ssp_event *);
 
 /*
  * Credentials and region for a call, from the caller's callbacks or the
@@ -107,10 +120,15 @@ int client_log_enabled(const struct ssp_client *, enum ssp_log_level);
  * NULL with err when there are none; release what it returns. *generation
  * (may be NULL) is the provider's generation seen before asking it: a
  * call that waits for new credentials waits for a move from there, so a
- * publication between the failed fetch and the wait is not missed.
+ * publication between the failed fetch and the wait is not missed. *gone
+ * (may be NULL) is set when the provider said no refresh is coming
+ * (SSP_CREDENTIALS_GONE).
  */
-struct creds_ref *client_creds_get(struct ssp_client *, uint64_t *generation, char *err,
+struct creds_ref *client_creds_get(struct ssp_client *, uint64_t *generation, int *gone, char *err,
                                    size_t errlen);
+/* For a call waiting for credentials: 1 with err when the provider says
+ * none are coming (SSP_CREDENTIALS_GONE), else 0. */
+int client_creds_gone(struct ssp_client *, char *err, size_t errlen);
 void client_creds_release(struct ssp_client *, struct creds_ref *);
 void client_creds_refresh(struct ssp_client *);
 uint64_t client_creds_generation(struct ssp_client *);

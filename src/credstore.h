@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "creds.h"
 
@@ -37,6 +38,31 @@ void credstore_configure(const struct config *);
  * Settings reach it through credstore_configure(), not through fork.
  */
 int credstore_spawn_agent(const struct config *);
+/*
+ * Master: whether an agent runs, for credstore_agent_problem(). DOWN (it
+ * died and its replacement waits for a back-off) and NONE (none in local
+ * function mode) come with a message naming why.
+ */
+enum credstore_agent_state {
+	CREDSTORE_AGENT_RUNNING = 0,
+	CREDSTORE_AGENT_DOWN,
+	CREDSTORE_AGENT_NONE,
+};
+void credstore_agent_state(enum credstore_agent_state, const char *why);
+/*
+ * Worker: is no agent there to answer a refresh soon? Returns 1 with err
+ * naming why (a parked request then fails at once), else 0.
+ */
+int credstore_agent_problem(char *err, size_t errlen);
+/*
+ * Agent: take the writer lease (credshm.h). Returns 0 when taken (*took_over
+ * set when a dead agent held it), -1 when a live agent holds it (*holder
+ * its pid, when known).
+ */
+int credstore_lease_take(int *took_over, pid_t *holder);
+/* Agent, leaving: give the lease back. */
+void credstore_lease_release(void);
+
 /*
  * At exit: unmap the segment and close the pipe. In the process that called
  * credstore_init() (the master) it zeroes the secrets first; in a child (a
@@ -70,5 +96,15 @@ void credstore_request_refresh(void);
  * re-checks when it moves. The region and instance id do not move it.
  */
 uint64_t credstore_generation(void);
+
+/* What /metrics and /readyz tell about the credentials: never a secret. */
+struct credstore_status {
+	int state;          /* 0: no attempt finished yet; 1: credentials; 2: none */
+	char source[48];    /* "environment", "instance metadata", ... */
+	int64_t expiration; /* seconds since the epoch; 0 = they do not expire */
+	char error[256];    /* why there are none, or the last failed refresh */
+};
+/* Any process: copy the status. 0, or -1 when the store is missing or busy. */
+int credstore_status(struct credstore_status *);
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * invoke.c: the daemon's side of libssm-sign-proxy (see invoke.h). The
- * library knows no configuration file and no credentials agent: this module
- * turns the configuration into the client's options and hands it the
- * agent's credentials and region through the credentials callbacks.
+ * library knows no configuration file, no credentials agent, no metrics
+ * and no log module: this module turns the configuration into the client's
+ * options, hands it the agent's credentials and region through the
+ * credentials callbacks (and tells it when no agent will answer a refresh),
+ * and turns its log lines and events into log.c's lines and metrics.c's
+ * counters.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,18 +14,30 @@
 #include "credstore.h"
 #include "invoke.h"
 #include "log.h"
+#include "metrics.h"
 
-/* The library's credentials callbacks, answered from the shared store. */
+/*
+ * The library's credentials callbacks, answered from the shared store.
+ * Without credentials, and with no agent running to answer a refresh soon
+ * (it died and its replacement waits out a back-off: credstore_agent_problem()),
+ * a request waiting for them fails at once with the reason instead of
+ * waiting out timeouts.invoke.
+ */
 static int
 invoke_creds_get(void *arg, ssp_credentials *out, char *err, size_t errlen)
 {
 	struct aws_creds c;
+	char why[256], msg[512];
 	int rc;
 
 	memset(&c, 0, sizeof c);
 	if (credstore_get(&c, err, errlen) != 0) {
 		creds_clear(&c);
-		return -1;
+		if (!credstore_agent_problem(why, sizeof why))
+			return -1;
+		snprintf(msg, sizeof msg, "%s", err);
+		snprintf(err, errlen, "%s (%s)", msg, why);
+		return SSP_CREDENTIALS_GONE;
 	}
 	rc = ssp_credentials_set(out, c.access_key_id, c.secret_access_key, c.session_token,
 	                         (int64_t)c.expiration);
@@ -73,6 +88,32 @@ invoke_log(enum ssp_log_level level, const char *msg, void *arg)
 	}
 }
 
+/* The library's events: metrics, and throttling summarised in the log (a
+ * throttled burst would otherwise write a line per attempt). */
+static void
+invoke_observe(const ssp_event *ev, void *arg)
+{
+	const char *rid;
+
+	switch (ssp_event_kind(ev)) {
+	case SSP_EVENT_ATTEMPT:
+		metrics_lambda_attempt(ssp_event_status(ev));
+		break;
+	case SSP_EVENT_RETRY:
+		metrics_invoke_retry(ssp_event_reason(ev));
+		break;
+	case SSP_EVENT_THROTTLED:
+		rid = ssp_event_request_id(ev);
+		log_repeat(LOG_LVL_WARN, "throttled by Lambda", NULL,
+		           "throttled by Lambda (%s, request %s, attempt %u)",
+		           ssp_event_message(ev), rid[0] ? rid : "-", ssp_event_attempt(ev));
+		break;
+	case SSP_EVENT_FUNCTION_ERROR:
+		metrics_function_error(ssp_event_reason(ev));
+		break;
+	}
+}
+
 ssp_client *
 invoke_client_new(const struct config *cfg, char *err, size_t errlen)
 {
@@ -93,6 +134,7 @@ invoke_client_new(const struct config *cfg, char *err, size_t errlen)
 	ssp_options_set_max_connections(o, cfg->limits.max_inflight > 0 ? cfg->limits.max_inflight
 	                                                                : 0);
 	ssp_options_set_log(o, levels[log_get_level()], invoke_log, NULL);
+	ssp_options_set_observer(o, invoke_observe, NULL);
 	/* The region comes from the agent too (it knows the configuration's,
 	 * the ARN's and instance metadata's). */
 	ssp_options_set_credentials_provider(o, invoke_creds_get, invoke_creds_refresh,

@@ -9,17 +9,30 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <event2/event.h>
 
 #include "config.h"
 #include "log.h"
 #include "master.h"
+
+/* libevent's own warnings go through our log (and its format). */
+static void
+main_event_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_ERR)
+		log_error("libevent: %s", msg);
+	else if (severity == EVENT_LOG_WARN)
+		log_warn("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
 
 int
 main(int argc, char **argv)
 {
 	struct config_cli cli;
 	struct config *conf;
-	char err[2048];
+	char err[8192], *line, *next;
 	size_t i;
 	int rc;
 
@@ -37,18 +50,29 @@ main(int argc, char **argv)
 
 	conf = config_load(&cli, err, sizeof err);
 	if (conf == NULL) {
-		fprintf(stderr, "ssm-sign-proxy: %s\n", err);
+		/* One problem per line, each with the program's name. */
+		for (line = err; line != NULL; line = next) {
+			if ((next = strchr(line, '\n')) != NULL)
+				*next++ = '\0';
+			fprintf(stderr, "ssm-sign-proxy: %s\n", line);
+		}
 		return 1;
 	}
 	if (cli.test_only) {
 		for (i = 0; i < conf->nwarnings; i++)
 			fprintf(stderr, "ssm-sign-proxy: warning: %s\n", conf->warnings[i]);
-		printf("configuration %s ok\n", conf->path != NULL ? conf->path : "(command line)");
+		if (cli.dump)
+			config_dump(conf, stdout);
+		else
+			printf("configuration %s ok\n",
+			       conf->path != NULL ? conf->path : "(command line)");
 		config_free(conf);
 		return 0;
 	}
 
 	log_set_level(conf->log_level);
+	log_set_json(conf->log_format == CONFIG_FORMAT_JSON);
+	event_set_log_callback(main_event_log);
 	for (i = 0; i < conf->nwarnings; i++)
 		log_warn("%s", conf->warnings[i]);
 	/* Once, before any fork: the workers inherit it. */
@@ -57,7 +81,7 @@ main(int argc, char **argv)
 		config_free(conf);
 		return 1;
 	}
-	rc = master_run(&cli, conf);
+	rc = master_run(&cli, conf, argv);
 	curl_global_cleanup();
 	return rc;
 }

@@ -42,6 +42,22 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "SUMMARY: UndefinedBehaviorSanitizer")
 
 
+def copy_daemon(dst):
+    """Copy the daemon's executable to dst, to run it from there (a binary
+    upgrade test renames files over it). A libtool build leaves a wrapper
+    script at DAEMON (the daemon links libssm-sign-proxy.so), which only
+    works where it is: copy the real program from .libs instead. Returns
+    the environment it needs to find the library of the build."""
+    with open(DAEMON, "rb") as f:
+        head = f.read(4096)
+    real = os.path.join(os.path.dirname(DAEMON), ".libs", os.path.basename(DAEMON))
+    if head.startswith(b"#!") and b"libtool" in head and os.path.exists(real):
+        shutil.copy2(real, dst)
+        return {"LD_LIBRARY_PATH": os.path.join(BUILDDIR, "lib", ".libs")}
+    shutil.copy2(DAEMON, dst)
+    return {}
+
+
 def shared_path(*parts):
     """Path under ../shared, or skip the calling test visibly when absent."""
     p = os.path.join(SHARED, *parts)

@@ -166,6 +166,12 @@ class LibraryTest(harness.TestCase):
         self.assertEqual((e["kind"], e["status"], e["function_error"]), ("function", 502, "Unhandled"))
         self.assertIn("ValueError", e["message"])
         self.assertIn("boom", e["message"])
+        kinds = [ev["kind"] for ev in out["events"]]
+        self.assertEqual(kinds, ["attempt", "function_error"], out["events"])
+        fe = out["events"][1]
+        self.assertEqual((fe["reason"], fe["attempt"]), ("Unhandled", 1))
+        self.assertIn("boom", fe["message"])
+        self.assertEqual(fe["request_id"], e["request_id"])
 
     def test_invalid_function_response(self):
         self.lam.handler = lambda inv: sl.Reply(200, [], "not json")
@@ -185,12 +191,23 @@ class LibraryTest(harness.TestCase):
         rc, out = self.call("POST", "http://api.example.test/", "x")
         self.assertEqual(out["status"], 200, out)
         self.assertEqual(self.lam.count(), 3, "throttling is retried for any method")
+        # The observer hears every attempt, each throttle and each retry.
+        self.assertEqual([(ev["kind"], ev["status"], ev["reason"], ev["attempt"])
+                          for ev in out["events"]],
+                         [("attempt", 429, "", 1), ("throttled", 0, "", 1),
+                          ("retry", 0, "throttled", 1),
+                          ("attempt", 429, "", 2), ("throttled", 0, "", 2),
+                          ("retry", 0, "throttled", 2),
+                          ("attempt", 200, "", 3)])
+        self.assertIn("TooManyRequestsException", out["events"][1]["message"])
 
     def test_5xx_retried_for_get_only(self):
         self.lam.push(sl.service_error())
         rc, out = self.call("GET", "http://api.example.test/")
         self.assertEqual(out["status"], 200, out)
         self.assertEqual(self.lam.count(), 2)
+        self.assertEqual([ev["reason"] for ev in out["events"] if ev["kind"] == "retry"],
+                         ["5xx"])
         self.lam.reset()
         self.lam.push(sl.service_error())
         rc, out = self.call("POST", "http://api.example.test/", "once")
@@ -217,6 +234,11 @@ class LibraryTest(harness.TestCase):
         rc, out = self.call("GET", "http://api.example.test/",
                             env=self.env(AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:%d" % port))
         self.assertEqual((out["error"]["kind"], out["error"]["status"]), ("unreachable", 502))
+        # Every attempt found no answer; each failure but the last retried.
+        att = [ev for ev in out["events"] if ev["kind"] == "attempt"]
+        self.assertEqual({ev["status"] for ev in att}, {0})
+        self.assertEqual([ev["reason"] for ev in out["events"] if ev["kind"] == "retry"],
+                         ["connection"] * (len(att) - 1))
 
     def test_no_credentials(self):
         rc, out = self.call("GET", "http://api.example.test/",
@@ -225,6 +247,19 @@ class LibraryTest(harness.TestCase):
         e = out["error"]
         self.assertEqual((e["kind"], e["status"]), ("credentials", 503))
         self.assertIn("no AWS credentials", e["message"])
+        self.assertEqual(self.lam.count(), 0)
+
+    def test_provider_gone(self):
+        """A caller's provider with no credentials that then says none is
+        coming (SSP_CREDENTIALS_GONE, as the daemon's does when its agent is
+        down): the waiting call fails with its reason, not at the end of its
+        120 s budget (whose message would say "within 120.0 s")."""
+        rc, out = self.run_driver("gone", "http://api.example.test/", timeout=60)
+        e = out["error"]
+        self.assertEqual((e["kind"], e["status"], e["attempts"]), ("credentials", 503, 0))
+        self.assertEqual(e["message"], "no credentials yet (the provider stopped)")
+        self.assertEqual(out["gets"], 4)
+        self.assertEqual(out["refreshes"], 1)
         self.assertEqual(self.lam.count(), 0)
 
     def test_no_region(self):
@@ -254,6 +289,8 @@ class LibraryTest(harness.TestCase):
         self.lam.clock_offset = 600
         rc, out = self.call("GET", "http://api.example.test/skew")
         self.assertEqual(out["status"], 200, out)
+        self.assertIn(("retry", "clock_skew"),
+                      [(ev["kind"], ev["reason"]) for ev in out["events"]])
         self.assertEqual(len(self.lam.signature_failures), 1)
         good = self.lam.last()
         amz = calendar.timegm(time.strptime(good.header("X-Amz-Date"), "%Y%m%dT%H%M%SZ"))

@@ -19,7 +19,12 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         return s, path
 
     def recv(self, s):
-        return s.recv(4096).decode()
+        """The next state change; STATUS= lines (readiness, in words) are
+        the admin watch's and are skipped here."""
+        while True:
+            m = s.recv(4096).decode()
+            if not m.startswith("STATUS="):
+                return m
 
     def test_ready_reloading_stopping(self):
         s, path = self.notify_socket()
@@ -43,6 +48,29 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         self.assertEqual(self.recv(s), "STOPPING=1")
         self.assertEqual(d.proc.wait(10), 0)
 
+    def test_upgrade_names_the_new_main_pid(self):
+        """A binary upgrade (SIGURG): the new master tells systemd its pid
+        and that it is ready, once its workers are; the old master then
+        exits without STOPPING=1 (the service is not stopping)."""
+        s, path = self.notify_socket()
+        d = self.start_daemon(env={"NOTIFY_SOCKET": path}, wait=False)
+        self.assertEqual(self.recv(s), "READY=1")
+        harness.wait_port(d.port)
+        d.proc.signal(signal.SIGURG)
+        msg = self.recv(s)
+        self.assertRegex(msg, r"^MAINPID=\d+\nREADY=1$")
+        new = int(msg.split("\n")[0].split("=")[1])
+        self.assertNotEqual(new, d.pid)
+        self.assertEqual(d.proc.wait(10), 0, d.log())
+        self.assertEqual(d.get("http://api.example.test/").status_code, 200)
+        # Nothing from the old master on its way out.
+        s.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            self.recv(s)
+        s.settimeout(10)
+        os.kill(new, signal.SIGTERM)
+        self.assertEqual(self.recv(s), "STOPPING=1")
+
     def test_workers_do_not_notify(self):
         s, path = self.notify_socket()
         d = self.start_daemon(config={"workers": 2}, env={"NOTIFY_SOCKET": path}, wait=False)
@@ -62,6 +90,14 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         s.settimeout(1.0)
         with self.assertRaises(socket.timeout):
             self.recv(s)
+
+    def test_status_says_readiness(self):
+        s, path = self.notify_socket()
+        d = self.start_daemon(env={"NOTIFY_SOCKET": path}, wait=False)
+        seen = []
+        while "STATUS=ready" not in seen:
+            seen.append(s.recv(4096).decode())
+        self.assertIn("READY=1", seen)
 
     def test_no_socket_is_fine(self):
         d = self.start_daemon(env={"NOTIFY_SOCKET": os.path.join(self.tmp, "absent.sock")})

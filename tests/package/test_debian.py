@@ -171,6 +171,8 @@ class DebianPackage(unittest.TestCase):
         rc, out = run("apt-get", "install", "-y", "-q", *self.debs, *self.fn_debs, check=False)
         self.assertEqual(rc, 0, out)
         self.assertTrue(os.path.exists("/usr/lib/ssm-sign-proxy/bootstrap"))
+        # Where config management drops its pieces (include: in the config).
+        self.assertTrue(os.path.isdir("/etc/ssm-sign-proxy.d"))
         if self.fn_debs:
             self.assertTrue(os.path.exists("/usr/lib/ssm-sign-proxy/ssm-sign-proxy-function.zip"))
             self.assertTrue(os.path.exists("/usr/lib/ssm-sign-proxy/template.yaml"))
@@ -198,6 +200,10 @@ class DebianPackage(unittest.TestCase):
             self.assertEqual(proc_user(w), "ssm-sign-proxy")
 
         self.assertEqual(run(INIT, "status")[0], 0)
+        # The signals the init script documents reach the master.
+        self.assertEqual(run(INIT, "reopen-logs")[0], 0)
+        self.assertEqual(run(INIT, "stats")[0], 0)
+        self.assertEqual(master_pid(), master)
 
         # reload: new config picked up by the same master.
         self.write_config(function="pkg-test-fn-2")
@@ -236,7 +242,10 @@ class DebianPackage(unittest.TestCase):
         self.assert_serves("pkg-test-fn-3")
 
         # Upgrade (the same version reinstalled): the modified conffile
-        # survives and the daemon is restarted with it.
+        # survives, and the running daemon is not restarted but upgraded in
+        # place (SIGURG: the new master takes the sockets over, no
+        # connection is refused): the old master logs the new one's pid,
+        # which is the pid file's now.
         before = master_pid()
         rc, out = run("dpkg", "-i", "--force-confold", *self.debs, check=False)
         self.assertEqual(rc, 0, out)
@@ -244,6 +253,17 @@ class DebianPackage(unittest.TestCase):
             self.assertIn("pkg-test-fn-3", f.read())
         harness.wait_port(self.port)
         self.assertNotEqual(master_pid(), before)
+        with open("/var/log/ssm-sign-proxy.log") as f:
+            log = f.read()
+        self.assertIn("[%d] [master] info: upgrade: the new master (pid %d) is serving"
+                      % (before, master_pid()), log)
+        self.assert_serves("pkg-test-fn-3")
+        # The init script's upgrade action, by hand.
+        before = master_pid()
+        run(INIT, "upgrade")
+        self.assertNotEqual(master_pid(), before)
+        self.assertIn(master_pid(), daemon_pids())
+        self.assertNotIn(before, daemon_pids())
         self.assert_serves("pkg-test-fn-3")
 
         run(INIT, "stop")

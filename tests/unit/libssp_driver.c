@@ -10,11 +10,14 @@
  *   libssp_driver loop SECONDS URL               sequential calls for a while
  *   libssp_driver invoke PAYLOAD                 ssp_invoke_start() with a raw payload
  *   libssp_driver api                            argument checks, no network
+ *   libssp_driver gone URL                       credentials from callbacks that give
+ *                                                none, then say none is coming
  *   libssp_driver bench N URL                    N sequential calls: CPU and time per call
  *
  * The function comes from SSP_TEST_FUNCTION (default "signer"); the rest
  * (endpoint, credentials, region) from the environment as the SDKs read
- * it. SSP_TEST_LOG=1 sends the library's log to stderr.
+ * it. SSP_TEST_LOG=1 sends the library's log to stderr. "call" also lists
+ * the observer's events (ssp_options_set_observer()) in its output.
  */
 #include <sys/resource.h>
 #include <pthread.h>
@@ -31,6 +34,30 @@
 static const char *const kinds[] = {"",       "invalid",     "too_large", "function",
                                     "lambda", "unreachable", "throttled", "credentials",
                                     "config", "timeout",     "resources"};
+
+static const char *const event_kinds[] = {"", "attempt", "retry", "throttled", "function_error"};
+
+/* The observer's events of the calls of "call" (NULL: not recorded). */
+static pthread_mutex_t events_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *events;
+
+static void
+observe(const ssp_event *ev, void *arg)
+{
+	unsigned k = ssp_event_kind(ev);
+
+	pthread_mutex_lock(&events_mu);
+	if (events != NULL)
+		json_array_append_new(
+		    events,
+		    json_pack("{s:s,s:i,s:s,s:s,s:s,s:i}", "kind",
+		              k < sizeof event_kinds / sizeof event_kinds[0] ? event_kinds[k]
+		                                                             : "unknown",
+		              "status", ssp_event_status(ev), "reason", ssp_event_reason(ev),
+		              "message", ssp_event_message(ev), "request_id",
+		              ssp_event_request_id(ev), "attempt", (int)ssp_event_attempt(ev)));
+	pthread_mutex_unlock(&events_mu);
+}
 
 static void
 log_stderr(enum ssp_log_level level, const char *msg, void *arg)
@@ -52,6 +79,7 @@ client_new(void)
 		ssp_options_set_timeouts(o, 2, atof(budget));
 	if (getenv("SSP_TEST_LOG") != NULL)
 		ssp_options_set_log(o, SSP_LOG_DEBUG, log_stderr, NULL);
+	ssp_options_set_observer(o, observe, NULL);
 	c = ssp_client_new(o, err, sizeof err);
 	ssp_options_free(o);
 	if (c == NULL) {
@@ -113,6 +141,7 @@ cmd_call(int argc, char **argv)
 	ssp_request *req = ssp_request_new(argv[0], argv[1]);
 	ssp_response *resp = NULL;
 	ssp_error *e = NULL;
+	json_t *out;
 	int i, rc;
 
 	if (argc > 2 && argv[2][0] != '\0')
@@ -124,8 +153,14 @@ cmd_call(int argc, char **argv)
 		if (ssp_request_add_header(req, argv[i], colon + 1) != 0)
 			return 2;
 	}
+	events = json_array();
 	rc = ssp_roundtrip(c, req, &resp, &e);
-	print(outcome(resp, e));
+	out = outcome(resp, e);
+	pthread_mutex_lock(&events_mu);
+	json_object_set_new(out, "events", events);
+	events = NULL;
+	pthread_mutex_unlock(&events_mu);
+	print(out);
 	ssp_response_free(resp);
 	ssp_error_free(e);
 	ssp_request_free(req);
@@ -429,6 +464,81 @@ cmd_api(void)
 	return 0;
 }
 
+/* A caller's provider that has no credentials yet, then (after a few polls
+ * of a waiting call) says none is coming: the call must fail with its
+ * reason then, not at the end of its budget. */
+struct gone_provider {
+	pthread_mutex_t mu;
+	int gets, refreshes;
+};
+
+static int
+gone_get(void *arg, ssp_credentials *c, char *err, size_t errlen)
+{
+	struct gone_provider *p = arg;
+	int n;
+
+	pthread_mutex_lock(&p->mu);
+	n = ++p->gets;
+	pthread_mutex_unlock(&p->mu);
+	if (n < 4) {
+		snprintf(err, errlen, "no credentials yet");
+		return -1;
+	}
+	snprintf(err, errlen, "no credentials yet (the provider stopped)");
+	return SSP_CREDENTIALS_GONE;
+}
+
+static void
+gone_refresh(void *arg)
+{
+	struct gone_provider *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	p->refreshes++;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static uint64_t
+gone_generation(void *arg)
+{
+	return 1;
+}
+
+static int
+cmd_gone(int argc, char **argv)
+{
+	struct gone_provider p = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	ssp_options *o = ssp_options_new();
+	ssp_request *req = ssp_request_new("GET", argv[0]);
+	ssp_response *resp = NULL;
+	ssp_error *e = NULL;
+	ssp_client *c;
+	json_t *out;
+	char err[256];
+	int rc;
+
+	ssp_options_set_function(o, "signer");
+	ssp_options_set_region(o, "us-east-1");
+	/* A budget the test would notice waiting out. */
+	ssp_options_set_timeouts(o, 2, 120);
+	ssp_options_set_credentials_provider(o, gone_get, gone_refresh, gone_generation, NULL, &p);
+	c = ssp_client_new(o, err, sizeof err);
+	ssp_options_free(o);
+	if (c == NULL)
+		return 2;
+	rc = ssp_roundtrip(c, req, &resp, &e);
+	out = outcome(resp, e);
+	json_object_set_new(out, "gets", json_integer(p.gets));
+	json_object_set_new(out, "refreshes", json_integer(p.refreshes));
+	print(out);
+	ssp_response_free(resp);
+	ssp_error_free(e);
+	ssp_request_free(req);
+	ssp_client_free(c);
+	return rc == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -450,6 +560,8 @@ main(int argc, char **argv)
 		rc = cmd_bench(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "api") == 0)
 		rc = cmd_api();
+	else if (strcmp(argv[1], "gone") == 0 && argc == 3)
+		rc = cmd_gone(argc - 2, argv + 2);
 	ssp_global_cleanup();
 	return rc;
 }
