@@ -68,11 +68,13 @@ struct config {
 		double invoke;   /* whole budget for one request, retries included */
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
+		double send;     /* a client reading a response, between two writes */
 	} timeouts;
 
 	struct {
 		size_t max_body;
 		size_t max_header;
+		int max_headers;     /* header fields per request */
 		int max_connections; /* per worker */
 		int max_inflight;    /* invocations per worker */
 	} limits;

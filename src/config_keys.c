@@ -800,6 +800,9 @@ static const struct key timeouts_keys[] = {
      "TCP and TLS connect to the Lambda endpoint"},
     {"shutdown", &t_duration, OFF(timeouts.shutdown), "30", 0, DAY, NULL,
      "grace for in-flight requests on stop or reload"},
+    {"send", &t_duration, OFF(timeouts.send), "60", MS, DAY, NULL,
+     "time a client may take to read a response (between two writes); past it the connection "
+     "is closed"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -807,7 +810,9 @@ static const struct key limits_keys[] = {
     {"max_body", &t_size, OFF(limits.max_body), "6M", 1, 1024.0 * 1024 * 1024, NULL,
      "largest request body accepted (larger: 413); Lambda's own limit is 6 MB"},
     {"max_header", &t_size, OFF(limits.max_header), "64K", 1024, 1024.0 * 1024, NULL,
-     "largest request line plus headers accepted"},
+     "largest request line plus headers accepted (larger: 431, or 414 for the request line)"},
+    {"max_headers", &t_int, OFF(limits.max_headers), "100", 1, 10000, NULL,
+     "header fields in one request (more: 431)"},
     {"max_connections", &t_int, OFF(limits.max_connections), "1024", 1, 1000000, NULL,
      "client connections per worker"},
     {"max_inflight", &t_int, OFF(limits.max_inflight), "256", 1, 1000000, NULL,

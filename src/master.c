@@ -591,6 +591,11 @@ master_stop(const char *why)
 			c->retiring = 1;
 			kill(c->pid, SIGTERM);
 		}
+	/* New connections are refused from now on, not queued for workers
+	 * that will never accept them (the workers close their copies). */
+	for (i = 0; i < m.nlisteners; i++)
+		close(m.listeners[i].fd);
+	m.nlisteners = 0;
 	master_arm_kill_timer(m.conf->timeouts.shutdown + MASTER_KILL_MARGIN);
 	master_check_done();
 }

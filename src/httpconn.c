@@ -1,0 +1,1124 @@
+/*
+ * httpconn.c: the HTTP/1.1 connection layer (see httpconn.h). Raw libevent
+ * events on non-blocking sockets: a persistent read event per connection,
+ * a write event only while the client does not take what we send, one
+ * timer whose meaning follows the connection's state. Bytes are read into
+ * a per-connection buffer, the head is found and parsed by http1.c, the
+ * body is read by its framing, and the request goes to the request path.
+ * Responses are queued in an evbuffer and written with one writev when
+ * they are complete (or at each piece of a streamed body).
+ *
+ * A connection is in one of these states:
+ *   C_HEAD    reading a head (the client_header deadline runs)
+ *   C_BODY    reading a body (client_body between reads)
+ *   C_APP     the request is with the request path; reading goes on only
+ *             to notice a client that leaves (and buffers a pipelined
+ *             request, up to limits.max_header)
+ *   C_IDLE    between requests (keepalive)
+ *   C_LINGER  our side is shut down after a final answer; what the client
+ *             still sends is read and dropped until it closes, so that its
+ *             kernel does not reset the connection before it read the
+ *             answer (nginx's lingering close)
+ * While output waits for the client, the timer is timeouts.send instead.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "accesslog.h"
+#include "clock.h"
+#include "config.h"
+#include "http1.h"
+#include "httpconn.h"
+#include "httputil.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* How long a lingering close waits for the client to close its side. */
+#define HTTPCONN_LINGER 2.0
+/* Connections accepted per wake-up of a listening socket. */
+#define HTTPCONN_ACCEPTS 64
+/* The first size of a connection's input buffer. */
+#define HTTPCONN_IBUF 4096
+
+enum { C_HEAD, C_BODY, C_APP, C_IDLE, C_LINGER };
+
+struct httpconn {
+	struct httpconn_server *srv;
+	TAILQ_ENTRY(httpconn) entry;
+	TAILQ_ENTRY(httpconn) idle_entry; /* on srv->idle while C_IDLE with nothing pending */
+	int fd;
+	int state;
+	int on_idle;
+	int reading; /* the read event is added */
+	int writing; /* the write event is added */
+	int closing; /* close (linger) once the output is written */
+	int busy;    /* inside a callback: freeing waits */
+	int dead;    /* closed while busy */
+	int processing;
+	struct event rev, wev, timer;
+	char *ibuf;
+	size_t ilen, icap;
+	struct http1_scan scan;
+	double head_deadline; /* monotonic */
+	struct timespec req_start; /* the current request's first byte (or the accept) */
+	struct evbuffer *out;
+	struct httpreq *req;
+	struct http1_chunked chunk;
+	uint64_t body_remain;
+	int chunked_body;
+	struct sockaddr_storage peer;
+	char client[64];
+};
+
+struct httpconn_listener {
+	int fd;
+	struct event ev;
+};
+
+struct httpconn_server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct httpconn_handlers h;
+	struct httpconn_listener *ls;
+	size_t nls;
+	int accepting;
+	int stopping;
+	TAILQ_HEAD(, httpconn) conns;
+	TAILQ_HEAD(, httpconn) idle;
+	unsigned nconns;
+	struct http1_field *fields; /* parser scratch: max_headers entries */
+	size_t maxfields;
+	size_t ibuf_max;
+	time_t date_t;
+	char date[40];
+};
+
+static void conn_process(struct httpconn *);
+static void conn_close(struct httpconn *);
+static int conn_flush(struct httpconn *, int defer_close);
+
+static double
+conn_now(void)
+{
+	return clock_mono();
+}
+
+static void
+conn_hold(struct httpconn *c)
+{
+	c->busy++;
+}
+
+static void
+conn_free(struct httpconn *c)
+{
+	free(c->ibuf);
+	free(c);
+}
+
+/* Drop a hold; frees a connection closed meanwhile. */
+static void
+conn_release(struct httpconn *c)
+{
+	if (--c->busy == 0 && c->dead)
+		conn_free(c);
+}
+
+static void
+conn_idle_remove(struct httpconn *c)
+{
+	if (c->on_idle) {
+		TAILQ_REMOVE(&c->srv->idle, c, idle_entry);
+		c->on_idle = 0;
+	}
+}
+
+static void
+conn_arm_timer(struct httpconn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	struct timeval tv;
+	double t;
+
+	if (c->dead)
+		return;
+	if (c->writing)
+		t = cfg->timeouts.send;
+	else
+		switch (c->state) {
+		case C_HEAD:
+			t = c->head_deadline - conn_now();
+			if (t < 0)
+				t = 0;
+			break;
+		case C_BODY:
+			t = cfg->timeouts.client_body;
+			break;
+		case C_IDLE:
+			t = cfg->timeouts.keepalive;
+			break;
+		case C_LINGER:
+			t = HTTPCONN_LINGER;
+			break;
+		default:
+			evtimer_del(&c->timer);
+			return;
+		}
+	tv = clock_tv(t);
+	evtimer_add(&c->timer, &tv);
+}
+
+static void
+conn_read_on(struct httpconn *c, int on)
+{
+	if (c->reading == on || c->dead)
+		return;
+	if (on)
+		event_add(&c->rev, NULL);
+	else
+		event_del(&c->rev);
+	c->reading = on;
+}
+
+/* The Date field value for now, made once a second. */
+static const char *
+conn_date(struct httpconn_server *srv)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != srv->date_t) {
+		gmtime_r(&now, &tm);
+		strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		srv->date_t = now;
+	}
+	return srv->date;
+}
+
+static void
+req_free(struct httpreq *req)
+{
+	if (req == NULL)
+		return;
+	free(req->method);
+	free(req->target);
+	kvlist_free(&req->headers);
+	if (req->body != NULL)
+		evbuffer_free(req->body);
+	free(req);
+}
+
+static struct httpreq *
+req_new(struct httpconn *c)
+{
+	struct httpreq *req = xcalloc(1, sizeof *req);
+
+	kvlist_init(&req->headers);
+	req->conn = c;
+	req->remain = -1;
+	req->peer = (const struct sockaddr *)&c->peer;
+	memcpy(req->client, c->client, sizeof req->client);
+	req->start = c->req_start;
+	return req;
+}
+
+static void
+conn_log(struct httpconn *c, const struct httpreq *req, int status, size_t bytes)
+{
+	struct accesslog_entry e;
+	struct timespec now, start = req != NULL ? req->start : c->req_start;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	memset(&e, 0, sizeof e);
+	e.client = c->client;
+	e.method = req != NULL ? req->method : NULL;
+	e.status = status;
+	e.bytes = bytes;
+	e.duration_ms = (double)(now.tv_sec - start.tv_sec) * 1e3 +
+	                (double)(now.tv_nsec - start.tv_nsec) / 1e6;
+	accesslog_write(&e);
+}
+
+/*
+ * An answer of the connection layer's own (a refused request, a timeout),
+ * with an access-log line; the connection closes after it.
+ */
+static void
+conn_answer(struct httpconn *c, int status, const char *why)
+{
+	size_t bytes;
+
+	if (c->req == NULL)
+		c->req = req_new(c);
+	else if (c->req->started) {
+		/* Too late for an answer: the request path began one. */
+		conn_close(c);
+		return;
+	}
+	c->state = C_APP;
+	log_debug("%s: %d: %s", c->client, status, why);
+	/* httpreq_end() may free the request: log first, with what the
+	 * answer will be. */
+	bytes = c->req->head ? 0 : strlen(why) + 1;
+	conn_log(c, c->req, status, bytes);
+	httpreq_send_text(c->req, status, 1, "%s", why);
+}
+
+/* A new request begins on c (at the accept, or its first byte). */
+static void
+conn_request_begins(struct httpconn *c)
+{
+	c->state = C_HEAD;
+	memset(&c->scan, 0, sizeof c->scan);
+	clock_gettime(CLOCK_MONOTONIC, &c->req_start);
+	c->head_deadline = conn_now() + c->srv->cfg->timeouts.client_header;
+	conn_idle_remove(c);
+	conn_arm_timer(c);
+}
+
+static void
+conn_consume(struct httpconn *c, size_t n)
+{
+	if (n >= c->ilen) {
+		c->ilen = 0;
+		return;
+	}
+	memmove(c->ibuf, c->ibuf + n, c->ilen - n);
+	c->ilen -= n;
+}
+
+/* The request is complete: hand it over. */
+static void
+conn_dispatch(struct httpconn *c)
+{
+	c->state = C_APP;
+	conn_arm_timer(c);
+	c->srv->h.request(c->req, c->srv->h.arg);
+}
+
+/* Turn a parsed head into c->req. */
+static void
+conn_build(struct httpconn *c, const struct http1_request *pr)
+{
+	struct httpreq *req = req_new(c);
+	const struct config *cfg = c->srv->cfg;
+	size_t i;
+
+	req->method = xstrndup(pr->method, pr->method_len);
+	req->target = xstrndup(pr->target, pr->target_len);
+	req->minor = pr->minor;
+	req->head = pr->method_len == 4 && memcmp(pr->method, "HEAD", 4) == 0;
+	req->expect_continue = pr->expect_continue;
+	req->close = !pr->keep_alive || cfg->timeouts.keepalive <= 0 || c->srv->stopping;
+	for (i = 0; i < pr->nfields; i++) {
+		const struct http1_field *f = &pr->fields[i];
+
+		kvlist_addn(&req->headers, f->name, f->nlen, f->value, f->vlen);
+		/* What a proxy client says about the client's connection. */
+		if (http1_name_is(f->name, f->nlen, "proxy-connection") && f->vlen == 5 &&
+		    strncasecmp(f->value, "close", 5) == 0)
+			req->close = 1;
+	}
+	req->body = evbuffer_new();
+	if (req->body == NULL)
+		abort();
+	c->req = req;
+}
+
+/* Read the head in c->ibuf. 1 when the request went on (state changed), 0
+ * when more bytes are needed. */
+static int
+conn_head(struct httpconn *c)
+{
+	struct httpconn_server *srv = c->srv;
+	const struct config *cfg = srv->cfg;
+	struct http1_request pr;
+	const char *why;
+	size_t end, skip = 0;
+	int status;
+
+	/* Empty lines before a request line are ignored (RFC 9112 2.2). */
+	if (c->scan.pos == 0) {
+		while (skip < c->ilen && (c->ibuf[skip] == '\r' || c->ibuf[skip] == '\n'))
+			skip++;
+		conn_consume(c, skip);
+	}
+	if (c->ilen == 0)
+		return 0;
+	end = http1_head_end(&c->scan, c->ibuf, c->ilen);
+	if (end == 0 && c->ilen <= cfg->limits.max_header)
+		return 0;
+	if (end == 0 || end > cfg->limits.max_header) {
+		if (memchr(c->ibuf, '\n', end ? end : c->ilen) == NULL)
+			conn_answer(c, 414, "request line too long (limits.max_header)");
+		else
+			conn_answer(c, 431, "request head too large (limits.max_header)");
+		return 1;
+	}
+	status = http1_parse_head(c->ibuf, end, srv->fields, srv->maxfields, &pr, &why);
+	if (status != 0) {
+		conn_answer(c, status, why);
+		return 1;
+	}
+	conn_build(c, &pr);
+	conn_consume(c, end);
+	switch (pr.framing) {
+	case HTTP1_BODY_NONE:
+		conn_dispatch(c);
+		return 1;
+	case HTTP1_BODY_LENGTH:
+		if (cfg->limits.max_body > 0 && pr.content_length > cfg->limits.max_body) {
+			conn_answer(c, 413, "request body too large (limits.max_body)");
+			return 1;
+		}
+		c->chunked_body = 0;
+		c->body_remain = pr.content_length;
+		break;
+	case HTTP1_BODY_CHUNKED:
+		c->chunked_body = 1;
+		memset(&c->chunk, 0, sizeof c->chunk);
+		break;
+	}
+	if (c->req->expect_continue) {
+		if (srv->h.expect != NULL && srv->h.expect(c->req, srv->h.arg) != 0)
+			return 1; /* answered: the connection closes after it */
+		evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		if (conn_flush(c, 0) == -1)
+			return 1;
+	}
+	c->state = C_BODY;
+	conn_arm_timer(c);
+	return 1;
+}
+
+/* Read the body from c->ibuf. 1 when the request went on, 0 when more
+ * bytes are needed. */
+static int
+conn_body(struct httpconn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	const char *data, *why;
+	size_t off = 0, used, dlen, n;
+	enum http1_chunk_result r;
+
+	if (!c->chunked_body) {
+		n = c->ilen;
+		if ((uint64_t)n > c->body_remain)
+			n = (size_t)c->body_remain;
+		evbuffer_add(c->req->body, c->ibuf, n);
+		conn_consume(c, n);
+		c->body_remain -= n;
+		if (c->body_remain > 0) {
+			conn_arm_timer(c);
+			return 0;
+		}
+		conn_dispatch(c);
+		return 1;
+	}
+	for (;;) {
+		r = http1_chunked_step(&c->chunk, c->ibuf + off, c->ilen - off,
+		                       cfg->limits.max_header, &used, &data, &dlen, &why);
+		off += used;
+		if (r == HTTP1_CHUNK_DATA) {
+			if (cfg->limits.max_body > 0 &&
+			    evbuffer_get_length(c->req->body) + dlen > cfg->limits.max_body) {
+				conn_consume(c, off);
+				conn_answer(c, 413, "request body too large (limits.max_body)");
+				return 1;
+			}
+			evbuffer_add(c->req->body, data, dlen);
+			continue;
+		}
+		conn_consume(c, off);
+		if (r == HTTP1_CHUNK_ERROR) {
+			conn_answer(c, 400, why);
+			return 1;
+		}
+		if (r == HTTP1_CHUNK_MORE) {
+			conn_arm_timer(c);
+			return 0;
+		}
+		conn_dispatch(c);
+		return 1;
+	}
+}
+
+/* Go through what is buffered as far as it goes. */
+static void
+conn_process(struct httpconn *c)
+{
+	int more = 1;
+
+	if (c->processing)
+		return; /* the loop further up the stack goes on */
+	c->processing = 1;
+	conn_hold(c);
+	while (more && !c->dead && !c->closing) {
+		switch (c->state) {
+		case C_IDLE:
+			if (c->ilen == 0) {
+				more = 0;
+				break;
+			}
+			/* Output of the last answer still queued: the next
+			 * waits until the client reads it. */
+			if (evbuffer_get_length(c->out) > HTTPCONN_LOWAT) {
+				more = 0;
+				break;
+			}
+			conn_request_begins(c);
+			break;
+		case C_HEAD:
+			more = conn_head(c);
+			break;
+		case C_BODY:
+			more = c->ilen > 0 && conn_body(c);
+			break;
+		default:
+			more = 0;
+			break;
+		}
+	}
+	c->processing = 0;
+	if (!c->dead && c->state == C_IDLE && c->ilen == 0 && !c->on_idle && !c->closing &&
+	    evbuffer_get_length(c->out) == 0) {
+		/* Truly idle: nothing held but the socket. */
+		free(c->ibuf);
+		c->ibuf = NULL;
+		c->icap = 0;
+		if (c->srv->stopping || (!c->srv->accepting && c->srv->cfg->limits.max_connections > 0))
+			conn_close(c); /* room for a waiting connection, or stopping */
+		else {
+			TAILQ_INSERT_TAIL(&c->srv->idle, c, idle_entry);
+			c->on_idle = 1;
+		}
+	}
+	conn_release(c);
+}
+
+/* Shut our side and wait (a little) for the client to close its. */
+static void
+conn_linger(struct httpconn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->state = C_LINGER;
+	c->ilen = 0;
+	req_free(c->req);
+	c->req = NULL;
+	conn_idle_remove(c);
+	conn_read_on(c, 1);
+	conn_arm_timer(c);
+}
+
+/*
+ * Write what is queued; -1 when the connection was closed. With
+ * defer_close a write error closes it from the next turn of the loop
+ * instead (the caller is the request path, which must not see its gone
+ * callback called from inside its own write).
+ */
+static int
+conn_flush(struct httpconn *c, int defer_close)
+{
+	int n = 0;
+
+	if (c->dead)
+		return -1;
+	if (evbuffer_get_length(c->out) > 0) {
+		n = evbuffer_write(c->out, c->fd);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("%s: write: %s", c->client, strerror(errno));
+			if (defer_close) {
+				event_active(&c->wev, EV_WRITE, 1);
+				return 0;
+			}
+			conn_close(c);
+			return -1;
+		}
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		if (!c->writing) {
+			event_add(&c->wev, NULL);
+			c->writing = 1;
+			conn_arm_timer(c);
+		} else if (n > 0)
+			conn_arm_timer(c); /* send: between two writes */
+		return 0;
+	}
+	if (c->writing) {
+		event_del(&c->wev);
+		c->writing = 0;
+		conn_arm_timer(c);
+	}
+	if (c->closing && c->state != C_LINGER)
+		conn_linger(c);
+	return 0;
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpconn *c = arg;
+	struct httpconn_server *srv = c->srv;
+	char discard[4096];
+	ssize_t n;
+	int eof = 0;
+
+	conn_hold(c);
+	for (;;) {
+		if (c->state == C_LINGER) {
+			n = read(fd, discard, sizeof discard);
+		} else {
+			if (c->icap - c->ilen < 1024 && c->icap < srv->ibuf_max) {
+				c->icap = c->icap == 0 ? HTTPCONN_IBUF : c->icap * 2;
+				if (c->icap > srv->ibuf_max)
+					c->icap = srv->ibuf_max;
+				c->ibuf = xrealloc(c->ibuf, c->icap);
+			}
+			if (c->ilen == c->icap)
+				break;
+			n = read(fd, c->ibuf + c->ilen, c->icap - c->ilen);
+		}
+		if (n > 0) {
+			if (c->state != C_LINGER) {
+				c->ilen += (size_t)n;
+				if (c->ilen < c->icap)
+					break;
+			}
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			eof = 1;
+		break;
+	}
+	if (c->state == C_LINGER) {
+		if (eof)
+			conn_close(c);
+		conn_release(c);
+		return;
+	}
+	conn_process(c);
+	/* Full, and nothing taken: a pipelined request waits behind one in
+	 * progress. Reading resumes when that one is answered. */
+	if (!c->dead && !eof && c->ilen == c->icap)
+		conn_read_on(c, 0);
+	if (eof && !c->dead) {
+		/*
+		 * The client closed its side (or reset). Whatever it asked
+		 * for cannot be answered to anyone: a request with the
+		 * request path is abandoned (the gone callback: 499), a
+		 * partial one dropped.
+		 */
+		if (c->state == C_HEAD && c->ilen > 0)
+			conn_log(c, NULL, 400, 0);
+		conn_close(c);
+	}
+	conn_release(c);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpconn *c = arg;
+	struct httpreq *req;
+
+	conn_hold(c);
+	if (conn_flush(c, 0) == 0 && !c->dead) {
+		req = c->req;
+		if (req != NULL && req->started && req->drained != NULL &&
+		    evbuffer_get_length(c->out) <= HTTPCONN_LOWAT)
+			req->drained(req, req->cbarg);
+		if (!c->dead && c->state == C_IDLE)
+			conn_process(c);
+		if (!c->dead && !c->reading && c->state != C_APP)
+			conn_read_on(c, 1);
+	}
+	conn_release(c);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpconn *c = arg;
+
+	conn_hold(c);
+	if (c->writing) {
+		log_debug("%s: the client stopped reading (timeouts.send): closing", c->client);
+		conn_close(c);
+	} else
+		switch (c->state) {
+		case C_HEAD:
+			conn_answer(c, 408, "timed out reading the request head (timeouts.client_header)");
+			break;
+		case C_BODY:
+			conn_answer(c, 408, "timed out reading the request body (timeouts.client_body)");
+			break;
+		default:
+			conn_close(c);
+			break;
+		}
+	conn_release(c);
+}
+
+/* Accepting again once below max_connections. */
+static void
+srv_accepting(struct httpconn_server *srv, int on)
+{
+	size_t i;
+
+	if (srv->accepting == on || srv->stopping)
+		return;
+	for (i = 0; i < srv->nls; i++) {
+		if (on)
+			event_add(&srv->ls[i].ev, NULL);
+		else
+			event_del(&srv->ls[i].ev);
+	}
+	srv->accepting = on;
+}
+
+static void
+conn_close(struct httpconn *c)
+{
+	struct httpconn_server *srv = c->srv;
+	struct httpreq *req = c->req;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	c->req = NULL;
+	/* The request path still has it: tell it, then forget it. */
+	if (req != NULL && c->state == C_APP && req->gone != NULL)
+		req->gone(req, req->cbarg);
+	req_free(req);
+	event_del(&c->rev);
+	event_del(&c->wev);
+	event_del(&c->timer);
+	close(c->fd);
+	evbuffer_free(c->out);
+	c->out = NULL;
+	conn_idle_remove(c);
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->nconns--;
+	if (!srv->accepting && !srv->stopping)
+		srv_accepting(srv, 1);
+	if (c->busy == 0)
+		conn_free(c);
+}
+
+static void
+conn_new(struct httpconn_server *srv, int fd, const struct sockaddr_storage *ss)
+{
+	struct httpconn *c = xcalloc(1, sizeof *c);
+	const struct sockaddr *sa = (const struct sockaddr *)ss;
+	int one = 1;
+
+	c->srv = srv;
+	c->fd = fd;
+	c->peer = *ss;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client,
+		          sizeof c->client);
+	else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->client,
+		          sizeof c->client);
+		/* A v4-mapped peer on a dual-stack socket is the IPv4 client. */
+		if (strncasecmp(c->client, "::ffff:", 7) == 0 && strchr(c->client + 7, '.') != NULL)
+			memmove(c->client, c->client + 7, strlen(c->client + 7) + 1);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if ((c->out = evbuffer_new()) == NULL)
+		abort();
+	event_assign(&c->rev, srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	event_assign(&c->wev, srv->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	evtimer_assign(&c->timer, srv->base, conn_timer_cb, c);
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	conn_request_begins(c);
+	conn_read_on(c, 1);
+	/* allow is checked before a byte is read. */
+	if (!config_allowed(srv->cfg, sa)) {
+		log_info("refused client %s: not in the allow list", c->client);
+		conn_answer(c, 403, "client not allowed to use this proxy (see allow in the "
+		                    "configuration)");
+	}
+}
+
+static void
+srv_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct httpconn_server *srv = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, i, max = srv->cfg->limits.max_connections;
+
+	for (i = 0; i < HTTPCONN_ACCEPTS && srv->accepting; i++) {
+		if (max > 0 && srv->nconns >= (unsigned)max) {
+			/* Room for the newcomer: the longest idle keep-alive
+			 * connection goes (nginx does the same); with none,
+			 * the newcomer waits in the kernel's queue until a
+			 * connection closes or its client_header runs out. */
+			struct httpconn *old = TAILQ_FIRST(&srv->idle);
+
+			if (old == NULL) {
+				log_debug("%u connections: pausing accept", srv->nconns);
+				srv_accepting(srv, 0);
+				return;
+			}
+			conn_close(old);
+		}
+		len = sizeof ss;
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		conn_new(srv, fd, &ss);
+	}
+}
+
+struct httpconn_server *
+httpconn_server_new(struct event_base *base, const struct config *cfg, const int *fds,
+                    size_t nfds, const struct httpconn_handlers *h)
+{
+	struct httpconn_server *srv = xcalloc(1, sizeof *srv);
+	size_t i;
+
+	srv->base = base;
+	srv->cfg = cfg;
+	srv->h = *h;
+	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->idle);
+	srv->maxfields = cfg->limits.max_headers > 0 ? (size_t)cfg->limits.max_headers : 100;
+	srv->fields = xcalloc(srv->maxfields, sizeof *srv->fields);
+	/* A head, and as much of a body or a pipelined request again. */
+	srv->ibuf_max = cfg->limits.max_header + 16384;
+	srv->ls = xcalloc(nfds ? nfds : 1, sizeof *srv->ls);
+	for (i = 0; i < nfds; i++) {
+		srv->ls[i].fd = fds[i];
+		event_assign(&srv->ls[i].ev, base, fds[i], EV_READ | EV_PERSIST, srv_accept_cb, srv);
+		event_add(&srv->ls[i].ev, NULL);
+	}
+	srv->nls = nfds;
+	srv->accepting = 1;
+	return srv;
+}
+
+void
+httpconn_server_stop(struct httpconn_server *srv)
+{
+	struct httpconn *c, *next;
+	size_t i;
+
+	if (srv->stopping)
+		return;
+	srv_accepting(srv, 0);
+	srv->stopping = 1;
+	for (i = 0; i < srv->nls; i++)
+		close(srv->ls[i].fd);
+	srv->nls = 0;
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == C_IDLE && c->ilen == 0 && evbuffer_get_length(c->out) == 0)
+			conn_close(c);
+		else if (c->state == C_LINGER)
+			conn_close(c);
+	}
+}
+
+unsigned
+httpconn_server_busy(const struct httpconn_server *srv)
+{
+	const struct httpconn *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
+		if (c->state == C_BODY || c->state == C_APP ||
+		    (c->state == C_HEAD && c->ilen > 0) || evbuffer_get_length(c->out) > 0)
+			n++;
+	}
+	return n;
+}
+
+unsigned
+httpconn_server_count(const struct httpconn_server *srv)
+{
+	return srv->nconns;
+}
+
+void
+httpconn_server_free(struct httpconn_server *srv)
+{
+	struct httpconn *c;
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+		/* Last words (a 503 at the deadline) go out if the socket
+		 * takes them now. */
+		if (evbuffer_get_length(c->out) > 0)
+			evbuffer_write(c->out, c->fd);
+		if (c->req != NULL)
+			c->req->gone = NULL;
+		conn_close(c);
+	}
+	for (i = 0; i < srv->nls; i++) {
+		event_del(&srv->ls[i].ev);
+		close(srv->ls[i].fd);
+	}
+	free(srv->ls);
+	free(srv->fields);
+	free(srv);
+}
+
+/* --- the response writer ---------------------------------------------- */
+
+void
+httpreq_set_callbacks(struct httpreq *req, void (*gone)(struct httpreq *, void *),
+                      void (*drained)(struct httpreq *, void *), void *arg)
+{
+	req->gone = gone;
+	req->drained = drained;
+	req->cbarg = arg;
+}
+
+void
+httpreq_set_close(struct httpreq *req)
+{
+	req->close = 1;
+}
+
+/* A HEAD answer announces the length a GET would have: the one
+ * Content-Length of headers, or none when they disagree. */
+static int64_t
+req_head_length(const struct kvlist *headers)
+{
+	int64_t v = -1, n;
+	const char *s;
+	char *end;
+	size_t i;
+
+	for (i = 0; headers != NULL && i < headers->n; i++) {
+		if (strcasecmp(headers->v[i].name, "Content-Length") != 0)
+			continue;
+		s = headers->v[i].value;
+		if (*s < '0' || *s > '9')
+			return -1;
+		errno = 0;
+		n = (int64_t)strtoll(s, &end, 10);
+		if (*end != '\0' || errno != 0 || (v != -1 && n != v))
+			return -1;
+		v = n;
+	}
+	return v;
+}
+
+void
+httpreq_start(struct httpreq *req, int status, const char *reason, const struct kvlist *headers,
+              int64_t length)
+{
+	struct httpconn *c = req->conn;
+	struct evbuffer *out = c->out;
+	char line[128];
+	int has_date = 0, n;
+	size_t i;
+
+	req->started = 1;
+	req->status = status;
+	if (c->srv->stopping)
+		req->close = 1;
+	req->no_body = req->head || status == 204 || status == 205 || status == 304 || status < 200;
+	if (req->head)
+		length = length >= 0 ? length : req_head_length(headers);
+	n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
+	             reason != NULL ? reason : http_reason(status));
+	evbuffer_add(out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	for (i = 0; headers != NULL && i < headers->n; i++) {
+		const struct kv *kv = &headers->v[i];
+
+		if (strcasecmp(kv->name, "Content-Length") == 0 ||
+		    strcasecmp(kv->name, "Transfer-Encoding") == 0 ||
+		    strcasecmp(kv->name, "Connection") == 0)
+			continue;
+		if (!has_date && strcasecmp(kv->name, "Date") == 0)
+			has_date = 1;
+		evbuffer_add(out, kv->name, strlen(kv->name));
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, kv->value, strlen(kv->value));
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (!has_date) {
+		evbuffer_add(out, "Date: ", 6);
+		evbuffer_add(out, conn_date(c->srv), strlen(c->srv->date));
+		evbuffer_add(out, "\r\n", 2);
+	}
+	req->remain = -1;
+	req->chunked = 0;
+	if (status == 205) {
+		evbuffer_add(out, "Content-Length: 0\r\n", 19);
+	} else if (status == 204 || status == 304 || status < 200) {
+		/* no framing at all */
+	} else if (length >= 0) {
+		n = snprintf(line, sizeof line, "Content-Length: %" PRId64 "\r\n", length);
+		evbuffer_add(out, line, (size_t)n);
+		if (!req->no_body)
+			req->remain = length;
+	} else if (!req->no_body) {
+		if (req->minor >= 1) {
+			req->chunked = 1;
+			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+		} else
+			req->close = 1; /* the end of the body is the close */
+	}
+	if (req->close)
+		evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+	else if (req->minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n\r\n", 26);
+	else
+		evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+req_write(struct httpreq *req, const void *p, size_t n)
+{
+	struct evbuffer *out = req->conn->out;
+	char line[32];
+	int l;
+
+	if (req->no_body || n == 0)
+		return;
+	if (req->remain >= 0) {
+		if ((uint64_t)n > (uint64_t)req->remain)
+			n = (size_t)req->remain; /* more than announced: dropped */
+		req->remain -= (int64_t)n;
+	}
+	if (req->chunked) {
+		l = snprintf(line, sizeof line, "%zx\r\n", n);
+		evbuffer_add(out, line, (size_t)l);
+		evbuffer_add(out, p, n);
+		evbuffer_add(out, "\r\n", 2);
+	} else
+		evbuffer_add(out, p, n);
+	req->bytes += n;
+}
+
+void
+httpreq_write(struct httpreq *req, const void *p, size_t n)
+{
+	struct httpconn *c = req->conn;
+
+	req_write(req, p, n);
+	conn_hold(c);
+	conn_flush(c, 1);
+	conn_release(c);
+}
+
+void
+httpreq_end(struct httpreq *req)
+{
+	struct httpconn *c = req->conn;
+
+	if (req->chunked)
+		evbuffer_add(c->out, "0\r\n\r\n", 5);
+	/* Fewer bytes than announced: only a close tells the client. */
+	if (req->remain > 0)
+		req->close = 1;
+	conn_hold(c);
+	c->req = NULL;
+	if (req->close) {
+		c->closing = 1;
+		c->state = C_IDLE;
+		req_free(req);
+		if (conn_flush(c, 0) == 0 && !c->dead && c->state != C_LINGER &&
+		    evbuffer_get_length(c->out) == 0)
+			conn_linger(c);
+	} else {
+		req_free(req);
+		c->state = C_IDLE;
+		memset(&c->scan, 0, sizeof c->scan);
+		conn_arm_timer(c);
+		if (conn_flush(c, 0) == 0 && !c->dead) {
+			conn_read_on(c, 1);
+			conn_process(c);
+		}
+	}
+	conn_release(c);
+}
+
+void
+httpreq_abort(struct httpreq *req)
+{
+	struct httpconn *c = req->conn;
+
+	req->gone = NULL;
+	conn_close(c);
+}
+
+size_t
+httpreq_pending(const struct httpreq *req)
+{
+	return evbuffer_get_length(req->conn->out);
+}
+
+size_t
+httpreq_send(struct httpreq *req, int status, const char *reason, const struct kvlist *headers,
+             const void *body, size_t len)
+{
+	size_t bytes;
+
+	httpreq_start(req, status, reason, headers, req->head ? -1 : (int64_t)len);
+	req_write(req, body, len);
+	bytes = req->bytes;
+	httpreq_end(req);
+	return bytes;
+}
+
+size_t
+httpreq_send_text(struct httpreq *req, int status, int close, const char *fmt, ...)
+{
+	struct kvlist h = KVLIST_INIT;
+	char *text;
+	va_list ap;
+	size_t bytes;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	/* One line: whatever it quotes cannot break it. */
+	for (char *p = text; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	text = xrealloc(text, (size_t)n + 2);
+	text[n] = '\n';
+	text[n + 1] = '\0';
+	if (close)
+		req->close = 1;
+	kvlist_add(&h, "Content-Type", "text/plain; charset=utf-8");
+	bytes = httpreq_send(req, status, NULL, &h, text, (size_t)n + 1);
+	kvlist_free(&h);
+	free(text);
+	return bytes;
+}
