@@ -26,6 +26,8 @@ struct config_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char text[80]; /* as written: "127.0.0.1:8000", "[::1]:8000", ":8000" */
+	int dualstack; /* ":8000": [::] taking IPv4 too (IPV6_V6ONLY off), as Go
+	                * does; 0.0.0.0 on a host without IPv6 */
 };
 
 struct config_cidr {

@@ -77,6 +77,7 @@ struct httpconn {
 	size_t ilen, icap;
 	struct http1_scan scan;
 	double head_deadline; /* monotonic */
+	double last_io;       /* monotonic: accepted, bytes read, an answer ended */
 	struct timespec req_start; /* the current request's first byte (or the accept) */
 	struct evbuffer *out;
 	struct httpreq *req;
@@ -596,6 +597,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			n = read(fd, c->ibuf + c->ilen, c->icap - c->ilen);
 		}
 		if (n > 0) {
+			c->last_io = conn_now();
 			if (c->state != C_LINGER) {
 				c->ilen += (size_t)n;
 				if (c->ilen < c->icap)
@@ -616,7 +618,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	conn_process(c);
 	/* Full, and nothing taken: a pipelined request waits behind one in
 	 * progress. Reading resumes when that one is answered. */
-	if (!c->dead && !eof && c->ilen == c->icap)
+	if (!c->dead && !eof && c->icap > 0 && c->ilen == c->icap)
 		conn_read_on(c, 0);
 	if (eof && !c->dead) {
 		/*
@@ -731,6 +733,7 @@ conn_new(struct httpconn_server *srv, int fd, const struct sockaddr_storage *ss)
 
 	c->srv = srv;
 	c->fd = fd;
+	c->last_io = conn_now();
 	c->peer = *ss;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client,
@@ -769,19 +772,14 @@ srv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	int fd, i, max = srv->cfg->limits.max_connections;
 
 	for (i = 0; i < HTTPCONN_ACCEPTS && srv->accepting; i++) {
-		if (max > 0 && srv->nconns >= (unsigned)max) {
-			/* Room for the newcomer: the longest idle keep-alive
-			 * connection goes (nginx does the same); with none,
-			 * the newcomer waits in the kernel's queue until a
-			 * connection closes or its client_header runs out. */
-			struct httpconn *old = TAILQ_FIRST(&srv->idle);
-
-			if (old == NULL) {
-				log_debug("%u connections: pausing accept", srv->nconns);
-				srv_accepting(srv, 0);
-				return;
-			}
-			conn_close(old);
+		/* At the limit, an idle keep-alive connection makes room for
+		 * the newcomer (nginx does the same); with none, the newcomer
+		 * waits in the kernel's queue until a connection closes or
+		 * its client_header deadline runs out. */
+		if (max > 0 && srv->nconns >= (unsigned)max && TAILQ_EMPTY(&srv->idle)) {
+			log_debug("%u connections: pausing accept", srv->nconns);
+			srv_accepting(srv, 0);
+			return;
 		}
 		len = sizeof ss;
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -791,6 +789,8 @@ srv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
+		if (max > 0 && srv->nconns >= (unsigned)max)
+			conn_close(TAILQ_FIRST(&srv->idle)); /* the longest idle */
 		conn_new(srv, fd, &ss);
 	}
 }
@@ -825,38 +825,46 @@ httpconn_server_new(struct event_base *base, const struct config *cfg, const int
 void
 httpconn_server_stop(struct httpconn_server *srv)
 {
-	struct httpconn *c, *next;
 	size_t i;
 
 	if (srv->stopping)
 		return;
 	srv_accepting(srv, 0);
 	srv->stopping = 1;
-	for (i = 0; i < srv->nls; i++)
+	for (i = 0; i < srv->nls; i++) {
+		event_del(&srv->ls[i].ev);
 		close(srv->ls[i].fd);
-	srv->nls = 0;
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (c->state == C_IDLE && c->ilen == 0 && evbuffer_get_length(c->out) == 0)
-			conn_close(c);
-		else if (c->state == C_LINGER)
-			conn_close(c);
 	}
+	srv->nls = 0;
+}
+
+/* Nothing of a request on c: idle between requests, or accepted and
+ * silent. */
+static int
+conn_is_idle(const struct httpconn *c)
+{
+	return (c->state == C_IDLE || (c->state == C_HEAD && c->scan.pos == 0)) && c->ilen == 0 &&
+	       !c->closing && evbuffer_get_length(c->out) == 0;
 }
 
 unsigned
-httpconn_server_busy(const struct httpconn_server *srv)
+httpconn_server_drain(struct httpconn_server *srv, double quiet)
 {
-	const struct httpconn *c;
-	unsigned n = 0;
+	struct httpconn *c, *next;
+	double now = conn_now();
+	unsigned left = 0;
 
-	TAILQ_FOREACH(c, &srv->conns, entry)
-	{
-		if (c->state == C_BODY || c->state == C_APP ||
-		    (c->state == C_HEAD && c->ilen > 0) || evbuffer_get_length(c->out) > 0)
-			n++;
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == C_LINGER)
+			continue;
+		if (conn_is_idle(c) && now - c->last_io >= quiet) {
+			conn_close(c);
+			continue;
+		}
+		left++;
 	}
-	return n;
+	return left;
 }
 
 unsigned
@@ -968,8 +976,10 @@ httpreq_start(struct httpreq *req, int status, const char *reason, const struct 
 		evbuffer_add(out, "\r\n", 2);
 	}
 	if (!has_date) {
+		const char *date = conn_date(c->srv);
+
 		evbuffer_add(out, "Date: ", 6);
-		evbuffer_add(out, conn_date(c->srv), strlen(c->srv->date));
+		evbuffer_add(out, date, strlen(date));
 		evbuffer_add(out, "\r\n", 2);
 	}
 	req->remain = -1;
@@ -1045,6 +1055,7 @@ httpreq_end(struct httpreq *req)
 		req->close = 1;
 	conn_hold(c);
 	c->req = NULL;
+	c->last_io = conn_now();
 	if (req->close) {
 		c->closing = 1;
 		c->state = C_IDLE;

@@ -108,12 +108,19 @@ struct httpconn_server *httpconn_server_new(struct event_base *, const struct co
                                             const struct httpconn_handlers *);
 /*
  * Stop: close the listening sockets (new connections are refused by the
- * kernel once the master closes its copies too), close idle connections,
- * and make every later answer carry Connection: close.
+ * kernel once the master closes its copies too) and make every later
+ * answer carry Connection: close (so that a connection closes after its
+ * request).
  */
 void httpconn_server_stop(struct httpconn_server *);
-/* Connections that still have a request in progress or output to send. */
-unsigned httpconn_server_busy(const struct httpconn_server *);
+/*
+ * While stopping: close the connections that carry no request and have
+ * been quiet for quiet seconds (a client about to send on a kept-alive
+ * connection right then would see it closed: the short wait makes that
+ * unlikely, and its request is answered with Connection: close). Returns
+ * the connections left, lingering ones not counted.
+ */
+unsigned httpconn_server_drain(struct httpconn_server *, double quiet);
 /* Open connections. */
 unsigned httpconn_server_count(const struct httpconn_server *);
 /* Write what is queued (without blocking), close everything, free. */

@@ -143,6 +143,8 @@ master_resolve_user(const struct config *conf, uid_t *uid, gid_t *gid, char *err
 	return 0;
 }
 
+static int master_bind(const struct config_listen *, char *, size_t);
+
 static int
 master_same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
                  socklen_t blen)
@@ -150,23 +152,50 @@ master_same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct 
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* ":PORT" on a host without IPv6: 0.0.0.0:PORT. */
+static int
+master_bind_v4_any(const struct config_listen *l, char *err, size_t errlen)
+{
+	struct config_listen v4 = *l;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&v4.addr;
+	uint16_t port = ((const struct sockaddr_in6 *)&l->addr)->sin6_port;
+
+	memset(&v4.addr, 0, sizeof v4.addr);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	sin->sin_port = port;
+	v4.addrlen = sizeof *sin;
+	v4.dualstack = 0;
+	log_info("listen %s: no IPv6 on this host: IPv4 only", l->text);
+	return master_bind(&v4, err, errlen);
+}
+
 static int
 master_bind(const struct config_listen *l, char *err, size_t errlen)
 {
-	int fd, on = 1, family = l->addr.ss_family;
+	int fd, on = 1, off = 0, family = l->addr.ss_family;
 
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 && l->dualstack && errno == EAFNOSUPPORT)
+		return master_bind_v4_any(l, err, errlen);
 	if (fd == -1) {
 		snprintf(err, errlen, "listen %s: socket: %s", l->text, strerror(errno));
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1)
 		goto fail;
-	/* [::]:8000 means IPv6 only; 0.0.0.0:8000 can then be listed too. */
-	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == -1)
+	/* [::]:8000 means IPv6 only, so that 0.0.0.0:8000 can be listed too;
+	 * :8000 means both (v4 clients arrive as ::ffff:a.b.c.d). */
+	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+	                                     l->dualstack ? &off : &on, sizeof on) == -1)
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1)
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1) {
+		if (l->dualstack && errno == EADDRNOTAVAIL) {
+			close(fd);
+			return master_bind_v4_any(l, err, errlen);
+		}
 		goto fail;
+	}
 	if (listen(fd, MASTER_BACKLOG) == -1)
 		goto fail;
 	return fd;

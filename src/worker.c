@@ -34,11 +34,11 @@
 /* How often a draining worker looks at what is left (seconds). */
 #define WORKER_POLL 0.05
 /*
- * A draining worker exits once nothing is in flight and every connection
- * is closed, or the ones left have been quiet this long: a client that
- * connected just before the stop may be about to send its request, which
- * is then answered (with "Connection: close"). Bounded by
- * timeouts.shutdown.
+ * A draining worker closes a connection without a request once it has been
+ * quiet this long (a client that connected just before the stop, or whose
+ * kept-alive connection was idle, may be about to send its request, which
+ * is then answered with "Connection: close"), and exits when nothing is in
+ * flight and no connection is left. Bounded by timeouts.shutdown.
  */
 #define WORKER_QUIET 0.2
 
@@ -51,7 +51,6 @@ struct worker {
 	size_t nsig;
 	struct event *poll;     /* drain: in-flight check */
 	struct event *deadline; /* drain: give up waiting */
-	double drain_start;
 	int draining;
 	int proxy_ready;
 };
@@ -77,11 +76,10 @@ static void
 worker_drain_check(void)
 {
 	unsigned inflight = w.proxy_ready ? proxy_inflight() : 0;
-	unsigned open = httpconn_server_count(w.srv), busy = httpconn_server_busy(w.srv);
+	unsigned open = httpconn_server_drain(w.srv, WORKER_QUIET);
 
-	if (inflight == 0 && busy == 0 &&
-	    (open == 0 || clock_mono() - w.drain_start >= WORKER_QUIET)) {
-		log_debug("nothing in flight, %u idle connections: exiting", open);
+	if (inflight == 0 && open == 0) {
+		log_debug("nothing in flight, no connection left: exiting");
 		event_base_loopbreak(w.base);
 		return;
 	}
@@ -112,7 +110,6 @@ worker_drain(const char *why)
 	if (w.draining)
 		return;
 	w.draining = 1;
-	w.drain_start = clock_mono();
 	log_info("%s: no longer accepting, %u requests in flight", why,
 	         w.proxy_ready ? proxy_inflight() : 0);
 	httpconn_server_stop(w.srv);
