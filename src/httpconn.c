@@ -367,7 +367,9 @@ conn_head(struct httpconn *c)
 	if (end == 0 && c->ilen <= cfg->limits.max_header)
 		return 0;
 	if (end == 0 || end > cfg->limits.max_header) {
-		if (memchr(c->ibuf, '\n', end ? end : c->ilen) == NULL)
+		size_t line = c->ilen < cfg->limits.max_header ? c->ilen : cfg->limits.max_header;
+
+		if (memchr(c->ibuf, '\n', line) == NULL)
 			conn_answer(c, 414, "request line too long (limits.max_header)");
 		else
 			conn_answer(c, 431, "request head too large (limits.max_header)");

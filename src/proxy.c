@@ -628,12 +628,17 @@ proxy_expect(struct httpreq *req, void *arg)
 	 * max_body were checked by the front door already. */
 	if (!proxy_full())
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	char client[64], *method = xstrdup(req->method);
+
+	start = req->start;
+	snprintf(client, sizeof client, "%s", req->client);
+	/* Answering ends req: what the log line needs is copied first. */
 	bytes = proxy_send_error(req, 503, 1,
 	                         "too many requests in flight (limits.max_inflight is %d); "
 	                         "retry later",
 	                         proxy.cfg->limits.max_inflight);
-	proxy_log(req->client, req->method, NULL, NULL, 503, bytes, &start, NULL);
+	proxy_log(client, method, NULL, NULL, 503, bytes, &start, NULL);
+	free(method);
 	return 1;
 }
 
@@ -645,10 +650,13 @@ proxy_request(struct httpreq *req, void *arg)
 	const char *method = req->method;
 	char err[512], *host = NULL, *path = NULL, *query = NULL;
 	struct timespec start = req->start;
+	char client[64];
 	size_t bytes;
 	int status;
 
 	(void)arg;
+	/* Answering ends req: the log lines below use copies. */
+	snprintf(client, sizeof client, "%s", req->client);
 	if (strcmp(method, "CONNECT") == 0) {
 		/* Length-delimited and closed, so that a client that already
 		 * started TLS or waits for a tunnel does not hang. */
@@ -660,14 +668,14 @@ proxy_request(struct httpreq *req, void *arg)
 		    "CONNECT is not supported: send plain http:// URLs through this proxy (for "
 		    "example http://api.github.com/...); the TLS connection to the API starts in "
 		    "the Lambda function");
-		proxy_log(req->client, "CONNECT", target, NULL, 405, bytes, &start, NULL);
+		proxy_log(client, "CONNECT", target, NULL, 405, bytes, &start, NULL);
 		return;
 	}
 	if (strcmp(method, "TRACE") == 0) {
 		/* It would echo the client's headers (credentials included)
 		 * back through the function. */
 		bytes = proxy_send_error(req, 405, 0, "TRACE is not supported by this proxy");
-		proxy_log(req->client, "TRACE", NULL, NULL, 405, bytes, &start, NULL);
+		proxy_log(client, "TRACE", NULL, NULL, 405, bytes, &start, NULL);
 		return;
 	}
 	pr = xcalloc(1, sizeof *pr);
