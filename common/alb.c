@@ -302,18 +302,17 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 				if (json_is_null(e))
 					continue;
 				if (alb_scalar(e, buf, sizeof buf, &s) == -1)
-					return errf(
-					    err, errlen,
-					    "%s.%s[%zu] is not a string (or holds a NUL)", field, k,
-					    i);
+					return errf(err, errlen,
+					            "%s.%s[%zu] is not a string (or holds a NUL)",
+					            field, k, i);
 				kvlist_add(l, k, s);
 			}
 			continue;
 		}
 		/* A single value where a list belongs is taken as a list of one. */
 		if (alb_scalar(v, buf, sizeof buf, &s) == -1)
-			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)",
-			                 field, k);
+			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)", field,
+			            k);
 		kvlist_add(l, k, s);
 	}
 	return 0;
@@ -364,8 +363,8 @@ alb_load(const char *json, size_t len, const char *what, char *err, size_t errle
 
 	o = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (o == NULL) {
-		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what,
-		          jerr.text, jerr.line, jerr.column);
+		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what, jerr.text,
+		     jerr.line, jerr.column);
 		return NULL;
 	}
 	if (!json_is_object(o)) {

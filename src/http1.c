@@ -11,17 +11,16 @@
 
 /* RFC 9110 5.6.2 tchar: a table is faster than strchr on every byte. */
 static const unsigned char http1_tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1,  ['|'] = 1,
-    ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,  ['5'] = 1,
-    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1,  ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,  ['J'] = 1,
-    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,  ['Q'] = 1,
-    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1,  ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,  ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,  ['s'] = 1,
-    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,  ['z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 int
@@ -237,8 +236,9 @@ http1_parse_head(const char *buf, size_t len, struct http1_field *fields, size_t
 					if (n > HTTP1_MAX_LENGTH)
 						HTTP1_FAIL(400, "invalid Content-Length");
 					if (have_cl && n != cl)
-						HTTP1_FAIL(400, "conflicting Content-Length headers: "
-						                "the request's length is ambiguous");
+						HTTP1_FAIL(400,
+						           "conflicting Content-Length headers: "
+						           "the request's length is ambiguous");
 					have_cl = 1;
 					cl = n;
 				}
@@ -246,7 +246,8 @@ http1_parse_head(const char *buf, size_t len, struct http1_field *fields, size_t
 			case 17:
 				if (http1_name_is(f->name, 17, "transfer-encoding")) {
 					te++;
-					if (!(f->vlen == 7 && strncasecmp(f->value, "chunked", 7) == 0))
+					if (!(f->vlen == 7 &&
+					      strncasecmp(f->value, "chunked", 7) == 0))
 						te_other = 1;
 				}
 				break;
@@ -280,13 +281,13 @@ http1_parse_head(const char *buf, size_t len, struct http1_field *fields, size_t
 }
 
 enum {
-	CH_SIZE0,      /* the first hex digit of a chunk size */
-	CH_SIZE,       /* more hex digits */
-	CH_SIZE_WS,    /* whitespace after the size (BWS before ";") */
-	CH_EXT,        /* a chunk extension: checked, ignored */
-	CH_SIZE_LF,    /* the LF of the size line */
-	CH_DATA,       /* chunk data */
-	CH_DATA_CR,    /* the CRLF after the data */
+	CH_SIZE0,   /* the first hex digit of a chunk size */
+	CH_SIZE,    /* more hex digits */
+	CH_SIZE_WS, /* whitespace after the size (BWS before ";") */
+	CH_EXT,     /* a chunk extension: checked, ignored */
+	CH_SIZE_LF, /* the LF of the size line */
+	CH_DATA,    /* chunk data */
+	CH_DATA_CR, /* the CRLF after the data */
 	CH_DATA_LF,
 	CH_TRAILER0,   /* the start of a trailer line (or the final CRLF) */
 	CH_TRAILER,    /* inside a trailer line */

@@ -69,7 +69,10 @@ struct http1_scan {
 	size_t pos; /* bytes of the buffer already looked at */
 	int state;
 };
-#define HTTP1_SCAN_INIT { 0, 0 }
+#define HTTP1_SCAN_INIT                                                                            \
+	{                                                                                          \
+		0, 0                                                                               \
+	}
 
 /*
  * buf[0..len) holds the start of a head (len only grows between calls).

@@ -76,8 +76,8 @@ struct httpconn {
 	char *ibuf;
 	size_t ilen, icap;
 	struct http1_scan scan;
-	double head_deadline; /* monotonic */
-	double last_io;       /* monotonic: accepted, bytes read, an answer ended */
+	double head_deadline;      /* monotonic */
+	double last_io;            /* monotonic: accepted, bytes read, an answer ended */
 	struct timespec req_start; /* the current request's first byte (or the accept) */
 	struct evbuffer *out;
 	struct httpreq *req;
@@ -252,8 +252,8 @@ conn_log(struct httpconn *c, const struct httpreq *req, int status, size_t bytes
 	e.method = req != NULL ? req->method : NULL;
 	e.status = status;
 	e.bytes = bytes;
-	e.duration_ms = (double)(now.tv_sec - start.tv_sec) * 1e3 +
-	                (double)(now.tv_nsec - start.tv_nsec) / 1e6;
+	e.duration_ms =
+	    (double)(now.tv_sec - start.tv_sec) * 1e3 + (double)(now.tv_nsec - start.tv_nsec) / 1e6;
 	accesslog_write(&e);
 }
 
@@ -506,7 +506,8 @@ conn_process(struct httpconn *c)
 		free(c->ibuf);
 		c->ibuf = NULL;
 		c->icap = 0;
-		if (c->srv->stopping || (!c->srv->accepting && c->srv->cfg->limits.max_connections > 0))
+		if (c->srv->stopping ||
+		    (!c->srv->accepting && c->srv->cfg->limits.max_connections > 0))
 			conn_close(c); /* room for a waiting connection, or stopping */
 		else {
 			TAILQ_INSERT_TAIL(&c->srv->idle, c, idle_entry);
@@ -668,10 +669,12 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	} else
 		switch (c->state) {
 		case C_HEAD:
-			conn_answer(c, 408, "timed out reading the request head (timeouts.client_header)");
+			conn_answer(c, 408,
+			            "timed out reading the request head (timeouts.client_header)");
 			break;
 		case C_BODY:
-			conn_answer(c, 408, "timed out reading the request body (timeouts.client_body)");
+			conn_answer(c, 408,
+			            "timed out reading the request body (timeouts.client_body)");
 			break;
 		default:
 			conn_close(c);
@@ -760,8 +763,9 @@ conn_new(struct httpconn_server *srv, int fd, const struct sockaddr_storage *ss)
 	/* allow is checked before a byte is read. */
 	if (!config_allowed(srv->cfg, sa)) {
 		log_info("refused client %s: not in the allow list", c->client);
-		conn_answer(c, 403, "client not allowed to use this proxy (see allow in the "
-		                    "configuration)");
+		conn_answer(c, 403,
+		            "client not allowed to use this proxy (see allow in the "
+		            "configuration)");
 	}
 }
 
@@ -798,8 +802,8 @@ srv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 }
 
 struct httpconn_server *
-httpconn_server_new(struct event_base *base, const struct config *cfg, const int *fds,
-                    size_t nfds, const struct httpconn_handlers *h)
+httpconn_server_new(struct event_base *base, const struct config *cfg, const int *fds, size_t nfds,
+                    const struct httpconn_handlers *h)
 {
 	struct httpconn_server *srv = xcalloc(1, sizeof *srv);
 	size_t i;
@@ -816,7 +820,8 @@ httpconn_server_new(struct event_base *base, const struct config *cfg, const int
 	srv->ls = xcalloc(nfds ? nfds : 1, sizeof *srv->ls);
 	for (i = 0; i < nfds; i++) {
 		srv->ls[i].fd = fds[i];
-		event_assign(&srv->ls[i].ev, base, fds[i], EV_READ | EV_PERSIST, srv_accept_cb, srv);
+		event_assign(&srv->ls[i].ev, base, fds[i], EV_READ | EV_PERSIST, srv_accept_cb,
+		             srv);
 		event_add(&srv->ls[i].ev, NULL);
 	}
 	srv->nls = nfds;

@@ -62,27 +62,27 @@ struct httpreq {
 	/* The request, as parsed (read-only for the request path). */
 	char *method; /* NUL-terminated copies */
 	char *target;
-	int minor;              /* HTTP/1.<minor> */
-	struct kvlist headers;  /* every field in order, names as sent */
-	struct evbuffer *body;  /* de-chunked */
-	int head;               /* method is HEAD: no body in the answer */
-	int expect_continue;    /* asked for 100 Continue (not sent yet when expect is called) */
-	char client[64];        /* the peer's address, as text (a v4-mapped one as IPv4) */
+	int minor;             /* HTTP/1.<minor> */
+	struct kvlist headers; /* every field in order, names as sent */
+	struct evbuffer *body; /* de-chunked */
+	int head;              /* method is HEAD: no body in the answer */
+	int expect_continue;   /* asked for 100 Continue (not sent yet when expect is called) */
+	char client[64];       /* the peer's address, as text (a v4-mapped one as IPv4) */
 	const struct sockaddr *peer;
-	struct timespec start;  /* CLOCK_MONOTONIC: the request's first byte */
+	struct timespec start; /* CLOCK_MONOTONIC: the request's first byte */
 
 	/* Private to httpconn.c. */
 	struct httpconn *conn;
 	void (*gone)(struct httpreq *, void *);
 	void (*drained)(struct httpreq *, void *);
 	void *cbarg;
-	int close;       /* answer with Connection: close, then close */
-	int started;     /* status line queued */
-	int chunked;     /* body goes chunked */
-	int no_body;     /* HEAD, 204, 304, 205: nothing after the head */
-	int64_t remain;  /* body bytes still to come with a Content-Length, else -1 */
+	int close;      /* answer with Connection: close, then close */
+	int started;    /* status line queued */
+	int chunked;    /* body goes chunked */
+	int no_body;    /* HEAD, 204, 304, 205: nothing after the head */
+	int64_t remain; /* body bytes still to come with a Content-Length, else -1 */
 	int status;
-	size_t bytes;    /* body bytes sent */
+	size_t bytes; /* body bytes sent */
 };
 
 struct httpconn_handlers {
@@ -151,8 +151,8 @@ void httpreq_abort(struct httpreq *);
 size_t httpreq_pending(const struct httpreq *);
 
 /* start + write + end. Returns the body bytes sent. */
-size_t httpreq_send(struct httpreq *, int status, const char *reason,
-                    const struct kvlist *headers, const void *body, size_t len);
+size_t httpreq_send(struct httpreq *, int status, const char *reason, const struct kvlist *headers,
+                    const void *body, size_t len);
 /* An answer of the daemon's own: text/plain, the formatted line and a
  * newline; close adds Connection: close. Returns the body bytes sent. */
 size_t httpreq_send_text(struct httpreq *, int status, int close, const char *fmt, ...)

@@ -186,8 +186,8 @@ master_bind(const struct config_listen *l, char *err, size_t errlen)
 		goto fail;
 	/* [::]:8000 means IPv6 only, so that 0.0.0.0:8000 can be listed too;
 	 * :8000 means both (v4 clients arrive as ::ffff:a.b.c.d). */
-	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-	                                     l->dualstack ? &off : &on, sizeof on) == -1)
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, l->dualstack ? &off : &on, sizeof on) == -1)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1) {
 		if (l->dualstack && errno == EADDRNOTAVAIL) {
@@ -935,8 +935,8 @@ master_run(const struct config_cli *cli, struct config *conf)
 		event_add(m.sig[m.nsig++], NULL);
 	}
 	if (conf->local_function.command != NULL)
-		log_info("ssm-sign-proxy %s starting: %d workers, local function %s", PACKAGE_VERSION,
-		         conf->workers, conf->local_function.command);
+		log_info("ssm-sign-proxy %s starting: %d workers, local function %s",
+		         PACKAGE_VERSION, conf->workers, conf->local_function.command);
 	else
 		log_info("ssm-sign-proxy %s starting: %d workers, function %s", PACKAGE_VERSION,
 		         conf->workers,

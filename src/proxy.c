@@ -305,8 +305,8 @@ proxy_reason(const char *desc)
 /* Write the function's ALB response. Returns the body bytes sent, or
  * (size_t)-1 when the response is unusable (err says why). */
 static size_t
-proxy_write_response(struct httpreq *req, struct cache_req *cache, const char *payload,
-                     size_t len, int *status, char *err, size_t errlen)
+proxy_write_response(struct httpreq *req, struct cache_req *cache, const char *payload, size_t len,
+                     int *status, char *err, size_t errlen)
 {
 	struct alb_response resp;
 	struct kvlist out = KVLIST_INIT;
@@ -464,8 +464,7 @@ proxy_build_request(struct httpreq *req, const char *method, const char *host, c
  * status to answer and err says why.
  */
 static int
-proxy_target(struct httpreq *req, char **host, char **path, char **query, char *err,
-             size_t errlen)
+proxy_target(struct httpreq *req, char **host, char **path, char **query, char *err, size_t errlen)
 {
 	const char *uri = req->target, *p, *q, *h;
 	size_t alen;
@@ -612,9 +611,9 @@ proxy_full(void)
 	const struct config *cfg = proxy.cfg;
 
 	return cfg->limits.max_inflight > 0 &&
-	       (proxy.localfn != NULL ? localfn_inflight(proxy.localfn)
-	                              : invoke_inflight(proxy.invoke)) >=
-	           (unsigned)cfg->limits.max_inflight;
+	       (proxy.localfn != NULL
+	            ? localfn_inflight(proxy.localfn)
+	            : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight;
 }
 
 int

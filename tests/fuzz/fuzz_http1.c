@@ -92,7 +92,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (status == 0) {
 			if (req.nfields > MAXF || req.method + req.method_len > p + end_a ||
-			    req.target + req.target_len > p + end_a || (req.minor != 0 && req.minor != 1))
+			    req.target + req.target_len > p + end_a ||
+			    (req.minor != 0 && req.minor != 1))
 				abort();
 			for (i = 0; i < req.nfields; i++)
 				if (!http1_is_token(req.fields[i].name, req.fields[i].nlen))
@@ -106,7 +107,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r1 = fuzz_dechunk(p + end_a, size - end_a, 0, o1, &n1, &c1);
 	r2 = fuzz_dechunk(p + end_a, size - end_a, step, o2, &n2, &c2);
 	/* Split or whole, the same verdict; the same body when complete. */
-	if (r1 != r2 || (r1 == HTTP1_CHUNK_DONE && (n1 != n2 || c1 != c2 || memcmp(o1, o2, n1) != 0)))
+	if (r1 != r2 ||
+	    (r1 == HTTP1_CHUNK_DONE && (n1 != n2 || c1 != c2 || memcmp(o1, o2, n1) != 0)))
 		abort();
 	free(o1);
 	free(o2);

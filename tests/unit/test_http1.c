@@ -139,7 +139,8 @@ main(void)
 	tap_ok(status_of("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
 	                 "chunked\r\n\r\n") == 400,
 	       "chunked twice: 400");
-	tap_ok(status_of("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n") ==
+	tap_ok(status_of(
+	           "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n") ==
 	           400,
 	       "TE and CL: 400");
 	tap_ok(status_of("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == 400,
@@ -165,7 +166,8 @@ main(void)
 	tap_ok(status_of("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n") == 400, "bare CR: 400");
 	tap_ok(status_of("GET / HTTP/1.1\r\nX: a\x01\r\n\r\n") == 400, "control byte: 400");
 	tap_ok(status_of("GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n") == 400, "DEL: 400");
-	tap_ok(status_of("GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n") == 0, "obs-text in a value: ok");
+	tap_ok(status_of("GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n") == 0,
+	       "obs-text in a value: ok");
 	tap_ok(status_of("GET / HTTP/1.1\r\nBad Name: a\r\n\r\n") == 400, "space in a name: 400");
 	tap_ok(status_of("GET / HTTP/1.1\r\nX\xe9: a\r\n\r\n") == 400, "non-ASCII name: 400");
 	tap_ok(status_of("GET / HTTP/1.1\r\n: a\r\n\r\n") == 400, "empty name: 400");
