@@ -11,6 +11,9 @@
 #
 #   bench/run.sh                      build dir _build (./tests/run.sh makes it)
 #   DAEMON=path/to/ssm-sign-proxy DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/run.sh
+#   MODE=cache WORKERS=1 bench/run.sh  cache hits: the daemon's response cache
+#                                     against nginx's proxy_cache (the front
+#                                     door alone: no function, no upstream)
 #
 # The two proxies are measured in alternation, ROUNDS times each, and the
 # median round of each is reported: load from elsewhere on the machine then
@@ -23,6 +26,8 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
+MODE=${MODE:-proxy}
+case "$MODE" in proxy | cache) ;; *) echo "bench: MODE is proxy or cache" >&2; exit 1 ;; esac
 
 for tool in nginx wrk curl python3; do
 	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
@@ -55,6 +60,13 @@ alb='{"statusCode":200,"statusDescription":"200 OK","headers":{"content-type":"t
 user_line=""
 [ "$(id -u)" -eq 0 ] && user_line="user root root;"
 mkdir -p "$work/tmp"
+# MODE=cache: nginx answers from its proxy_cache (one entry, fresh for the
+# whole run), as the daemon answers from its own cache.
+cache_http="" cache_loc=""
+if [ "$MODE" = cache ]; then
+	cache_http="proxy_cache_path $work/cache keys_zone=bench:1m;"
+	cache_loc="proxy_cache bench; proxy_cache_valid 200 1h; add_header X-Cache-Status \$upstream_cache_status;"
+fi
 cat >"$work/nginx.conf" <<EOF
 $user_line
 worker_processes $WORKERS;
@@ -70,6 +82,7 @@ http {
 	uwsgi_temp_path $work/tmp/uwsgi;
 	scgi_temp_path $work/tmp/scgi;
 	keepalive_requests 1000000;
+	$cache_http
 	upstream backend {
 		server 127.0.0.1:$backend_port;
 		keepalive 256;
@@ -96,6 +109,7 @@ http {
 			proxy_http_version 1.1;
 			proxy_set_header Connection "";
 			proxy_set_header Host \$host;
+			$cache_loc
 		}
 	}
 }
@@ -115,6 +129,9 @@ limits:
   max_inflight: 4096
   max_connections: 4096
 EOF
+if [ "$MODE" = cache ]; then
+	printf 'cache:\n  ttl: 3600\n' >>"$work/daemon.yaml"
+fi
 env -i PATH="$PATH" HOME="$work" \
 	AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \
 	AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
@@ -133,6 +150,17 @@ for port in "$daemon_port" "$nginx_proxy_port"; do
 		exit 1
 	fi
 done
+# MODE=cache: the next answer of each must be a hit.
+if [ "$MODE" = cache ]; then
+	for port in "$daemon_port" "$nginx_proxy_port"; do
+		hdrs=$(curl -sS --max-time 5 -D - -o /dev/null -x "http://127.0.0.1:$port" http://api.example.test/bench)
+		if ! printf '%s' "$hdrs" | grep -qiE '^(cache-status:.*hit|x-cache-status: *HIT)'; then
+			echo "bench: proxy on port $port did not answer from its cache:" >&2
+			printf '%s\n' "$hdrs" >&2
+			exit 1
+		fi
+	done
+fi
 
 # wrk sends the absolute-form request line a proxy client sends.
 cat >"$work/proxy.lua" <<'EOF'
@@ -163,7 +191,7 @@ for i in $(seq "$ROUNDS"); do
 done
 rss_after=$(daemon_rss)
 
-python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+MODE="$MODE" python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" \
 	"$rss_before" "$rss_after" <<'EOF'
 import re, sys
 
@@ -195,7 +223,8 @@ d, druns = median_round("daemon")
 n, nruns = median_round("nginx")
 print("wrk -t%s -c%s, %d rounds of %ss each in alternation, %s workers each; load average before: %s"
       % (threads, conns, rounds, dur, workers, load))
-print("GET http://api.example.test/bench through each proxy; the median round of each:")
+print("GET http://api.example.test/bench through each proxy%s; the median round of each:"
+      % (" (cache hits)" if __import__("os").environ.get("MODE") == "cache" else ""))
 print("%-16s %12s %9s %9s %9s %9s %8s" % ("", "requests/s", "p50 ms", "p75 ms", "p90 ms", "p99 ms", "non-2xx"))
 for name, r, runs in (("ssm-sign-proxy", d, druns), ("nginx proxy", n, nruns)):
     print("%-16s %12.0f %9.2f %9.2f %9.2f %9.2f %8d" % (name, r["rps"], r["p50"], r["p75"], r["p90"],
