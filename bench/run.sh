@@ -27,6 +27,13 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
 MODE=${MODE:-proxy}
+IDLE=${IDLE:-0}
+maxconn=4096
+if [ "$IDLE" -gt 0 ]; then
+	# The idle connections, the client's and the worker's descriptors.
+	ulimit -n $((IDLE * 2 + 4096)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	maxconn=$((IDLE + 4096))
+fi
 case "$MODE" in proxy | cache) ;; *) echo "bench: MODE is proxy or cache" >&2; exit 1 ;; esac
 
 for tool in nginx wrk curl python3; do
@@ -127,7 +134,7 @@ log_level: warn
 access_log: "off"
 limits:
   max_inflight: 4096
-  max_connections: 4096
+  max_connections: $maxconn
 EOF
 if [ "$MODE" = cache ]; then
 	printf 'cache:\n  ttl: 3600\n' >>"$work/daemon.yaml"
@@ -190,6 +197,69 @@ for i in $(seq "$ROUNDS"); do
 	run_wrk "nginx-$i" "$nginx_proxy_port" "$DURATION"
 done
 rss_after=$(daemon_rss)
+
+# IDLE=N: N kept-alive connections that each made one request and then say
+# nothing, on the first worker (WORKERS=1 puts them all on one): its
+# resident memory before and after, per connection, and the time a new
+# request takes meanwhile (curl's time_total, on a fresh connection).
+if [ "$IDLE" -gt 0 ]; then
+	worker=""
+	for p in $(pgrep -P "$daemon_pid"); do
+		[ "$(cat /proc/$p/comm)" = ssp-worker ] && { worker=$p; break; }
+	done
+	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$worker/status")
+	t0=$(curl -sS -o /dev/null -w '%{time_total}' -x "http://127.0.0.1:$daemon_port" http://api.example.test/bench)
+	python3 - "$daemon_port" "$IDLE" "$work/idle.ready" <<'EOF' &
+import socket, sys, time
+port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+req = b"GET http://api.example.test/bench HTTP/1.1\r\nHost: api.example.test\r\n\r\n"
+socks = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    got = b""
+    while not got.endswith(b"hello"):
+        got += s.recv(4096)
+    socks.append(s)
+open(ready, "w").close()
+time.sleep(600)
+EOF
+	idle_pid=$!
+	pids+=("$idle_pid")
+	while [ ! -e "$work/idle.ready" ]; do
+		kill -0 "$idle_pid" 2>/dev/null || { echo "bench: the idle client failed" >&2; exit 1; }
+		sleep 0.2
+	done
+	sleep 1
+	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$worker/status")
+	t1=$(curl -sS -o /dev/null -w '%{time_total}' -x "http://127.0.0.1:$daemon_port" http://api.example.test/bench)
+	kill "$idle_pid" 2>/dev/null || true
+	awk -v n="$IDLE" -v a="$rss0" -v b="$rss1" -v t0="$t0" -v t1="$t1" 'BEGIN {
+		printf "%d idle keep-alive connections on one worker: %.1f MB -> %.1f MB resident, %.0f bytes each; a new request took %.2f ms before, %.2f ms with them open\n",
+			n, a / 1024, b / 1024, (b - a) * 1024 / n, t0 * 1000, t1 * 1000 }'
+fi
+
+# SYSCALLS=1: system calls per request in the daemon's workers (strace -c
+# -f attached to them for one more wrk run of SYSCALLS_SECONDS, 3 by
+# default). strace slows the daemon down; only the count per request means
+# something here.
+if [ "${SYSCALLS:-0}" = 1 ]; then
+	command -v strace >/dev/null 2>&1 || { echo "bench: strace not found (apt-get install strace)" >&2; exit 1; }
+	sargs=()
+	for p in $(pgrep -P "$daemon_pid"); do
+		[ "$(cat /proc/$p/comm)" = ssp-worker ] && sargs+=(-p "$p")
+	done
+	strace -c -f -o "$work/strace.txt" "${sargs[@]}" &
+	strace_pid=$!
+	sleep 1
+	run_wrk strace "$daemon_port" "${SYSCALLS_SECONDS:-3}"
+	kill -INT "$strace_pid"
+	wait "$strace_pid" || true
+	reqs=$(grep -oE '[0-9]+ requests in' "$work/wrk-strace.txt" | cut -d' ' -f1)
+	calls=$(awk '$NF == "total" {print $4}' "$work/strace.txt")
+	echo "system calls per request in the workers: $(awk -v c="$calls" -v r="$reqs" 'BEGIN {printf "%.1f", c / r}') ($calls calls, $reqs requests; strace -c -f)"
+	awk 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" {printf "  %-16s %.2f per request\n", $NF, $4 / '"$reqs"'}' "$work/strace.txt" | sort -k2 -nr | head -8
+fi
 
 MODE="$MODE" python3 - "$work" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)" \
 	"$rss_before" "$rss_after" <<'EOF'

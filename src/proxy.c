@@ -33,7 +33,6 @@
 #include "kvlist.h"
 #include "log.h"
 #include "proxy.h"
-#include "worker.h"
 #include "xmalloc.h"
 
 #define PROXY_TARGET_GROUP_ARN                                                                     \

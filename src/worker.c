@@ -57,12 +57,6 @@ struct worker {
 
 static struct worker w;
 
-int
-worker_draining(void)
-{
-	return w.draining;
-}
-
 static void
 worker_poll_arm(void)
 {

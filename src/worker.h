@@ -38,11 +38,4 @@ struct worker_params {
  */
 int worker_run(const struct worker_params *);
 
-/*
- * Is this worker retiring or stopping? A response sent while draining
- * should carry "Connection: close" so that a keep-alive client opens its
- * next connection to a worker that stays.
- */
-int worker_draining(void);
-
 #endif
