@@ -239,6 +239,21 @@ EOF
 			n, a / 1024, b / 1024, (b - a) * 1024 / n, t0 * 1000, t1 * 1000 }'
 fi
 
+# PERF=1: where a worker spends its time (perf record during one more wrk
+# run of PERF_SECONDS, 3 by default; the top functions by own samples).
+if [ "${PERF:-0}" = 1 ]; then
+	command -v perf >/dev/null 2>&1 || { echo "bench: perf not found (apt-get install linux-perf)" >&2; exit 1; }
+	for p in $(pgrep -P "$daemon_pid"); do
+		[ "$(cat /proc/$p/comm)" = ssp-worker ] && { pworker=$p; break; }
+	done
+	perf record -q -o "$work/perf.data" -p "$pworker" -- sleep "${PERF_SECONDS:-3}" 2>/dev/null &
+	perf_pid=$!
+	run_wrk perf "$daemon_port" "${PERF_SECONDS:-3}"
+	wait "$perf_pid" || true
+	echo "where worker $pworker spent its time (perf, self):"
+	perf report -q -i "$work/perf.data" --no-children --sort dso,symbol 2>/dev/null | grep -v "^$" | sed "s/  *- *- *$//" | head -20
+fi
+
 # SYSCALLS=1: system calls per request in the daemon's workers (strace -c
 # -f attached to them for one more wrk run of SYSCALLS_SECONDS, 3 by
 # default). strace slows the daemon down; only the count per request means
