@@ -476,6 +476,16 @@ conn_process(struct httpconn *c)
 	while (more && !c->dead && !c->closing) {
 		switch (c->state) {
 		case C_IDLE:
+			/* Stray line ends after a body (old clients send
+			 * them) do not start a request. */
+			{
+				size_t skip = 0;
+
+				while (skip < c->ilen &&
+				       (c->ibuf[skip] == '\r' || c->ibuf[skip] == '\n'))
+					skip++;
+				conn_consume(c, skip);
+			}
 			if (c->ilen == 0) {
 				more = 0;
 				break;

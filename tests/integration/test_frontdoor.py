@@ -361,6 +361,43 @@ class FrontDoorConnectionTest(ProxyTestCase):
         self.assertEqual(self.lam.count(), 1)
         self.assertIn(" 408 ", d.log())
 
+    def test_stray_line_ends_keep_the_connection_idle(self):
+        """CRLF after a body (old clients send it) does not start a request:
+        the connection stays idle under keepalive, no 408 comes."""
+        d = self.start_daemon({"timeouts": {"client_header": 0.5, "keepalive": 30}})
+        with d.connect(timeout=5) as c:
+            r = c.request("POST %s/a HTTP/1.1\r\n%sContent-Length: 2\r\n\r\nhi\r\n"
+                          % (TARGET, HOST))
+            self.assertEqual(r.status, 200)
+            self.assertFalse(c.closed_by_peer(1.5))
+            self.assertEqual(c.buf, b"")
+            self.assertEqual(c.request("GET %s/b HTTP/1.1\r\n%s\r\n" % (TARGET, HOST)).status,
+                             200)
+
+    def test_send_timeout(self):
+        """A client that stops reading a large answer is cut off after
+        timeouts.send."""
+        d = self.start_daemon({"timeouts": {"send": 1, "invoke": 20}})
+        size = 5 * 1024 * 1024
+        self.lam.handler = sl.respond(200, "a" * size)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((d.host, d.port))
+        self.addCleanup(s.close)
+        s.sendall(("GET %s/big HTTP/1.1\r\n%s\r\n" % (TARGET, HOST)).encode())
+        d.wait_log("stopped reading (timeouts.send)", timeout=15)
+        got = 0
+        s.settimeout(5)
+        try:
+            while True:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                got += len(b)
+        except ConnectionResetError:
+            pass
+        self.assertLess(got, size)
+
     def test_keepalive_idle_closes_silently(self):
         d = self.start_daemon({"timeouts": {"keepalive": 0.5}})
         with d.connect(timeout=5) as c:
