@@ -406,11 +406,9 @@ proxy_build_request(struct httpreq *req, const char *method, const char *host, c
                     const char *query, const char *client, struct alb_request *a)
 {
 	struct evbuffer *body = req->body;
-	struct kvlist xff = KVLIST_INIT;
 	const char *id;
 	char idbuf[64];
 	size_t i, len;
-	char *joined = NULL, *tmp;
 
 	a->method = xstrdup(method);
 	a->path = xstrdup(path);
@@ -423,22 +421,21 @@ proxy_build_request(struct httpreq *req, const char *method, const char *host, c
 	kvlist_del(&a->headers, "Expect");
 	kvlist_set(&a->headers, "Host", host);
 	if (proxy.cfg->forwarded_for) {
-		/* One X-Forwarded-For: what came in, then this client. */
+		/* One X-Forwarded-For: what came in, then this client
+		 * (joined in one buffer: linear in the fields). */
+		struct evbuffer *x = evbuffer_new();
+
+		if (x == NULL)
+			abort();
 		for (i = 0; i < a->headers.n; i++) {
-			if (strcasecmp(a->headers.v[i].name, "X-Forwarded-For") == 0)
-				kvlist_add(&xff, "", a->headers.v[i].value);
+			if (strcasecmp(a->headers.v[i].name, "X-Forwarded-For") != 0)
+				continue;
+			evbuffer_add(x, a->headers.v[i].value, strlen(a->headers.v[i].value));
+			evbuffer_add(x, ", ", 2);
 		}
-		for (i = 0; i < xff.n; i++) {
-			xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "",
-			          xff.v[i].value);
-			free(joined);
-			joined = tmp;
-		}
-		xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "", client);
-		free(joined);
-		kvlist_set(&a->headers, "X-Forwarded-For", tmp);
-		free(tmp);
-		kvlist_free(&xff);
+		evbuffer_add(x, client, strlen(client) + 1);
+		kvlist_set(&a->headers, "X-Forwarded-For", (const char *)evbuffer_pullup(x, -1));
+		evbuffer_free(x);
 	}
 	len = evbuffer_get_length(body);
 	if (len > 0) {
