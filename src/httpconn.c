@@ -5,8 +5,9 @@
  * timer whose meaning follows the connection's state. Bytes are read into
  * a per-connection buffer, the head is found and parsed by http1.c, the
  * body is read by its framing, and the request goes to the request path.
- * Responses are queued in an evbuffer and written with one writev when
- * they are complete (or at each piece of a streamed body).
+ * Responses are queued in an evbuffer by the response writer (httpreq.c)
+ * and written with one writev when they are complete (or at each piece of
+ * a streamed body).
  *
  * A connection is in one of these states:
  *   C_HEAD    reading a head (the client_header deadline runs)
@@ -45,75 +46,11 @@
 #include "clock.h"
 #include "config.h"
 #include "http1.h"
-#include "httpconn.h"
-#include "httputil.h"
+#include "httpconn_int.h"
 #include "log.h"
 #include "xmalloc.h"
 
-/* How long a lingering close waits for the client to close its side. */
-#define HTTPCONN_LINGER 2.0
-/* Connections accepted per wake-up of a listening socket. */
-#define HTTPCONN_ACCEPTS 64
-/* The first size of a connection's input buffer. */
-#define HTTPCONN_IBUF 4096
-
-enum { C_HEAD, C_BODY, C_APP, C_IDLE, C_LINGER };
-
-struct httpconn {
-	struct httpconn_server *srv;
-	TAILQ_ENTRY(httpconn) entry;
-	TAILQ_ENTRY(httpconn) idle_entry; /* on srv->idle while C_IDLE with nothing pending */
-	int fd;
-	int state;
-	int on_idle;
-	int reading; /* the read event is added */
-	int writing; /* the write event is added */
-	int closing; /* close (linger) once the output is written */
-	int busy;    /* inside a callback: freeing waits */
-	int dead;    /* closed while busy */
-	int processing;
-	struct event rev, wev, timer;
-	char *ibuf;
-	size_t ilen, icap;
-	struct http1_scan scan;
-	double head_deadline;      /* monotonic */
-	double last_io;            /* monotonic: accepted, bytes read, an answer ended */
-	struct timespec req_start; /* the current request's first byte (or the accept) */
-	struct evbuffer *out;
-	struct httpreq *req;
-	struct http1_chunked chunk;
-	uint64_t body_remain;
-	int chunked_body;
-	struct sockaddr_storage peer;
-	char client[64];
-};
-
-struct httpconn_listener {
-	int fd;
-	struct event ev;
-};
-
-struct httpconn_server {
-	struct event_base *base;
-	const struct config *cfg;
-	struct httpconn_handlers h;
-	struct httpconn_listener *ls;
-	size_t nls;
-	int accepting;
-	int stopping;
-	TAILQ_HEAD(, httpconn) conns;
-	TAILQ_HEAD(, httpconn) idle;
-	unsigned nconns;
-	struct http1_field *fields; /* parser scratch: max_headers entries */
-	size_t maxfields;
-	size_t ibuf_max;
-	time_t date_t;
-	char date[40];
-};
-
 static void conn_process(struct httpconn *);
-static void conn_close(struct httpconn *);
-static int conn_flush(struct httpconn *, int defer_close);
 
 static double
 conn_now(void)
@@ -121,8 +58,8 @@ conn_now(void)
 	return clock_mono();
 }
 
-static void
-conn_hold(struct httpconn *c)
+void
+httpconn_hold(struct httpconn *c)
 {
 	c->busy++;
 }
@@ -135,8 +72,8 @@ conn_free(struct httpconn *c)
 }
 
 /* Drop a hold; frees a connection closed meanwhile. */
-static void
-conn_release(struct httpconn *c)
+void
+httpconn_release(struct httpconn *c)
 {
 	if (--c->busy == 0 && c->dead)
 		conn_free(c);
@@ -199,8 +136,8 @@ conn_read_on(struct httpconn *c, int on)
 }
 
 /* The Date field value for now, made once a second. */
-static const char *
-conn_date(struct httpconn_server *srv)
+const char *
+httpconn_date(struct httpconn_server *srv)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -270,7 +207,7 @@ conn_answer(struct httpconn *c, int status, const char *why)
 		c->req = req_new(c);
 	else if (c->req->started) {
 		/* Too late for an answer: the request path began one. */
-		conn_close(c);
+		httpconn_close(c);
 		return;
 	}
 	c->state = C_APP;
@@ -403,7 +340,7 @@ conn_head(struct httpconn *c)
 		if (srv->h.expect != NULL && srv->h.expect(c->req, srv->h.arg) != 0)
 			return 1; /* answered: the connection closes after it */
 		evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-		if (conn_flush(c, 0) == -1)
+		if (httpconn_flush(c, 0) == -1)
 			return 1;
 	}
 	c->state = C_BODY;
@@ -472,7 +409,7 @@ conn_process(struct httpconn *c)
 	if (c->processing)
 		return; /* the loop further up the stack goes on */
 	c->processing = 1;
-	conn_hold(c);
+	httpconn_hold(c);
 	while (more && !c->dead && !c->closing) {
 		switch (c->state) {
 		case C_IDLE:
@@ -518,13 +455,13 @@ conn_process(struct httpconn *c)
 		c->icap = 0;
 		if (c->srv->stopping ||
 		    (!c->srv->accepting && c->srv->cfg->limits.max_connections > 0))
-			conn_close(c); /* room for a waiting connection, or stopping */
+			httpconn_close(c); /* room for a waiting connection, or stopping */
 		else {
 			TAILQ_INSERT_TAIL(&c->srv->idle, c, idle_entry);
 			c->on_idle = 1;
 		}
 	}
-	conn_release(c);
+	httpconn_release(c);
 }
 
 /* Shut our side and wait (a little) for the client to close its. */
@@ -547,8 +484,8 @@ conn_linger(struct httpconn *c)
  * instead (the caller is the request path, which must not see its gone
  * callback called from inside its own write).
  */
-static int
-conn_flush(struct httpconn *c, int defer_close)
+int
+httpconn_flush(struct httpconn *c, int defer_close)
 {
 	int n = 0;
 
@@ -562,7 +499,7 @@ conn_flush(struct httpconn *c, int defer_close)
 				event_active(&c->wev, EV_WRITE, 1);
 				return 0;
 			}
-			conn_close(c);
+			httpconn_close(c);
 			return -1;
 		}
 	}
@@ -594,7 +531,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 	int eof = 0;
 
-	conn_hold(c);
+	httpconn_hold(c);
 	for (;;) {
 		if (c->state == C_LINGER) {
 			n = read(fd, discard, sizeof discard);
@@ -624,8 +561,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state == C_LINGER) {
 		if (eof)
-			conn_close(c);
-		conn_release(c);
+			httpconn_close(c);
+		httpconn_release(c);
 		return;
 	}
 	conn_process(c);
@@ -642,9 +579,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		 */
 		if (c->state == C_HEAD && c->ilen > 0)
 			conn_log(c, NULL, 400, 0);
-		conn_close(c);
+		httpconn_close(c);
 	}
-	conn_release(c);
+	httpconn_release(c);
 }
 
 static void
@@ -653,8 +590,8 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	struct httpconn *c = arg;
 	struct httpreq *req;
 
-	conn_hold(c);
-	if (conn_flush(c, 0) == 0 && !c->dead) {
+	httpconn_hold(c);
+	if (httpconn_flush(c, 0) == 0 && !c->dead) {
 		req = c->req;
 		if (req != NULL && req->started && req->drained != NULL &&
 		    evbuffer_get_length(c->out) <= HTTPCONN_LOWAT)
@@ -664,7 +601,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		if (!c->dead && !c->reading && c->state != C_APP)
 			conn_read_on(c, 1);
 	}
-	conn_release(c);
+	httpconn_release(c);
 }
 
 static void
@@ -672,10 +609,10 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct httpconn *c = arg;
 
-	conn_hold(c);
+	httpconn_hold(c);
 	if (c->writing) {
 		log_debug("%s: the client stopped reading (timeouts.send): closing", c->client);
-		conn_close(c);
+		httpconn_close(c);
 	} else
 		switch (c->state) {
 		case C_HEAD:
@@ -687,10 +624,10 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 			            "timed out reading the request body (timeouts.client_body)");
 			break;
 		default:
-			conn_close(c);
+			httpconn_close(c);
 			break;
 		}
-	conn_release(c);
+	httpconn_release(c);
 }
 
 /* Accepting again once below max_connections. */
@@ -710,8 +647,8 @@ srv_accepting(struct httpconn_server *srv, int on)
 	srv->accepting = on;
 }
 
-static void
-conn_close(struct httpconn *c)
+void
+httpconn_close(struct httpconn *c)
 {
 	struct httpconn_server *srv = c->srv;
 	struct httpreq *req = c->req;
@@ -806,7 +743,7 @@ srv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			return;
 		}
 		if (max > 0 && srv->nconns >= (unsigned)max)
-			conn_close(TAILQ_FIRST(&srv->idle)); /* the longest idle */
+			httpconn_close(TAILQ_FIRST(&srv->idle)); /* the longest idle */
 		conn_new(srv, fd, &ss);
 	}
 }
@@ -876,7 +813,7 @@ httpconn_server_drain(struct httpconn_server *srv, double quiet)
 		if (c->state == C_LINGER)
 			continue;
 		if (conn_is_idle(c) && now - c->last_io >= quiet) {
-			conn_close(c);
+			httpconn_close(c);
 			continue;
 		}
 		left++;
@@ -905,7 +842,7 @@ httpconn_server_free(struct httpconn_server *srv)
 			evbuffer_write(c->out, c->fd);
 		if (c->req != NULL)
 			c->req->gone = NULL;
-		conn_close(c);
+		httpconn_close(c);
 	}
 	for (i = 0; i < srv->nls; i++) {
 		event_del(&srv->ls[i].ev);
@@ -916,168 +853,19 @@ httpconn_server_free(struct httpconn_server *srv)
 	free(srv);
 }
 
-/* --- the response writer ---------------------------------------------- */
-
+/* The request path ended its answer to req (httpreq_end()): the next
+ * request, or the close. */
 void
-httpreq_set_callbacks(struct httpreq *req, void (*gone)(struct httpreq *, void *),
-                      void (*drained)(struct httpreq *, void *), void *arg)
+httpconn_done(struct httpconn *c, struct httpreq *req)
 {
-	req->gone = gone;
-	req->drained = drained;
-	req->cbarg = arg;
-}
-
-void
-httpreq_set_close(struct httpreq *req)
-{
-	req->close = 1;
-}
-
-/* A HEAD answer announces the length a GET would have: the one
- * Content-Length of headers, or none when they disagree. */
-static int64_t
-req_head_length(const struct kvlist *headers)
-{
-	int64_t v = -1, n;
-	const char *s;
-	char *end;
-	size_t i;
-
-	for (i = 0; headers != NULL && i < headers->n; i++) {
-		if (strcasecmp(headers->v[i].name, "Content-Length") != 0)
-			continue;
-		s = headers->v[i].value;
-		if (*s < '0' || *s > '9')
-			return -1;
-		errno = 0;
-		n = (int64_t)strtoll(s, &end, 10);
-		if (*end != '\0' || errno != 0 || (v != -1 && n != v))
-			return -1;
-		v = n;
-	}
-	return v;
-}
-
-void
-httpreq_start(struct httpreq *req, int status, const char *reason, const struct kvlist *headers,
-              int64_t length)
-{
-	struct httpconn *c = req->conn;
-	struct evbuffer *out = c->out;
-	char line[128];
-	int has_date = 0, n;
-	size_t i;
-
-	req->started = 1;
-	req->status = status;
-	if (c->srv->stopping)
-		req->close = 1;
-	req->no_body = req->head || status == 204 || status == 205 || status == 304 || status < 200;
-	if (req->head)
-		length = length >= 0 ? length : req_head_length(headers);
-	n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
-	             reason != NULL ? reason : http_reason(status));
-	evbuffer_add(out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-	for (i = 0; headers != NULL && i < headers->n; i++) {
-		const struct kv *kv = &headers->v[i];
-
-		if (strcasecmp(kv->name, "Content-Length") == 0 ||
-		    strcasecmp(kv->name, "Transfer-Encoding") == 0 ||
-		    strcasecmp(kv->name, "Connection") == 0)
-			continue;
-		if (!has_date && strcasecmp(kv->name, "Date") == 0)
-			has_date = 1;
-		evbuffer_add(out, kv->name, strlen(kv->name));
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, kv->value, strlen(kv->value));
-		evbuffer_add(out, "\r\n", 2);
-	}
-	if (!has_date) {
-		const char *date = conn_date(c->srv);
-
-		evbuffer_add(out, "Date: ", 6);
-		evbuffer_add(out, date, strlen(date));
-		evbuffer_add(out, "\r\n", 2);
-	}
-	req->remain = -1;
-	req->chunked = 0;
-	if (status == 205) {
-		evbuffer_add(out, "Content-Length: 0\r\n", 19);
-	} else if (status == 204 || status == 304 || status < 200) {
-		/* no framing at all */
-	} else if (length >= 0) {
-		n = snprintf(line, sizeof line, "Content-Length: %" PRId64 "\r\n", length);
-		evbuffer_add(out, line, (size_t)n);
-		if (!req->no_body)
-			req->remain = length;
-	} else if (!req->no_body) {
-		if (req->minor >= 1) {
-			req->chunked = 1;
-			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-		} else
-			req->close = 1; /* the end of the body is the close */
-	}
-	if (req->close)
-		evbuffer_add(out, "Connection: close\r\n\r\n", 21);
-	else if (req->minor == 0)
-		evbuffer_add(out, "Connection: keep-alive\r\n\r\n", 26);
-	else
-		evbuffer_add(out, "\r\n", 2);
-}
-
-static void
-req_write(struct httpreq *req, const void *p, size_t n)
-{
-	struct evbuffer *out = req->conn->out;
-	char line[32];
-	int l;
-
-	if (req->no_body || n == 0)
-		return;
-	if (req->remain >= 0) {
-		if ((uint64_t)n > (uint64_t)req->remain)
-			n = (size_t)req->remain; /* more than announced: dropped */
-		req->remain -= (int64_t)n;
-	}
-	if (req->chunked) {
-		l = snprintf(line, sizeof line, "%zx\r\n", n);
-		evbuffer_add(out, line, (size_t)l);
-		evbuffer_add(out, p, n);
-		evbuffer_add(out, "\r\n", 2);
-	} else
-		evbuffer_add(out, p, n);
-	req->bytes += n;
-}
-
-void
-httpreq_write(struct httpreq *req, const void *p, size_t n)
-{
-	struct httpconn *c = req->conn;
-
-	req_write(req, p, n);
-	conn_hold(c);
-	conn_flush(c, 1);
-	conn_release(c);
-}
-
-void
-httpreq_end(struct httpreq *req)
-{
-	struct httpconn *c = req->conn;
-
-	if (req->chunked)
-		evbuffer_add(c->out, "0\r\n\r\n", 5);
-	/* Fewer bytes than announced: only a close tells the client. */
-	if (req->remain > 0)
-		req->close = 1;
-	conn_hold(c);
+	httpconn_hold(c);
 	c->req = NULL;
 	c->last_io = conn_now();
 	if (req->close) {
 		c->closing = 1;
 		c->state = C_IDLE;
 		req_free(req);
-		if (conn_flush(c, 0) == 0 && !c->dead && c->state != C_LINGER &&
+		if (httpconn_flush(c, 0) == 0 && !c->dead && c->state != C_LINGER &&
 		    evbuffer_get_length(c->out) == 0)
 			conn_linger(c);
 	} else {
@@ -1085,68 +873,10 @@ httpreq_end(struct httpreq *req)
 		c->state = C_IDLE;
 		memset(&c->scan, 0, sizeof c->scan);
 		conn_arm_timer(c);
-		if (conn_flush(c, 0) == 0 && !c->dead) {
+		if (httpconn_flush(c, 0) == 0 && !c->dead) {
 			conn_read_on(c, 1);
 			conn_process(c);
 		}
 	}
-	conn_release(c);
-}
-
-void
-httpreq_abort(struct httpreq *req)
-{
-	struct httpconn *c = req->conn;
-
-	req->gone = NULL;
-	conn_close(c);
-}
-
-size_t
-httpreq_pending(const struct httpreq *req)
-{
-	return evbuffer_get_length(req->conn->out);
-}
-
-size_t
-httpreq_send(struct httpreq *req, int status, const char *reason, const struct kvlist *headers,
-             const void *body, size_t len)
-{
-	size_t bytes;
-
-	httpreq_start(req, status, reason, headers, req->head ? -1 : (int64_t)len);
-	req_write(req, body, len);
-	bytes = req->bytes;
-	httpreq_end(req);
-	return bytes;
-}
-
-size_t
-httpreq_send_text(struct httpreq *req, int status, int close, const char *fmt, ...)
-{
-	struct kvlist h = KVLIST_INIT;
-	char *text;
-	va_list ap;
-	size_t bytes;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&text, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	/* One line: whatever it quotes cannot break it. */
-	for (char *p = text; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	text = xrealloc(text, (size_t)n + 2);
-	text[n] = '\n';
-	text[n + 1] = '\0';
-	if (close)
-		req->close = 1;
-	kvlist_add(&h, "Content-Type", "text/plain; charset=utf-8");
-	bytes = httpreq_send(req, status, NULL, &h, text, (size_t)n + 1);
-	kvlist_free(&h);
-	free(text);
-	return bytes;
+	httpconn_release(c);
 }
