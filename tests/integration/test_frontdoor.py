@@ -398,6 +398,29 @@ class FrontDoorConnectionTest(ProxyTestCase):
             pass
         self.assertLess(got, size)
 
+    def test_drips_at_max_connections_cost_a_new_client_one_deadline(self):
+        """Connections that hold max_connections with heads that never end
+        are cut off at their client_header deadline, so a new client is
+        served after at most that long, not never."""
+        d = self.start_daemon({"limits": {"max_connections": 40},
+                               "timeouts": {"client_header": 1}})
+        drips = []
+        for _ in range(60):
+            try:
+                c = Conn(d.host, d.port, timeout=10)
+            except OSError:
+                break
+            self.addCleanup(c.close)
+            try:
+                c.send("GET %s/drip HTTP/1.1\r\nX-A: " % TARGET)
+            except OSError:
+                pass
+            drips.append(c)
+        with d.connect(timeout=15) as c:
+            r = c.request("GET %s/new HTTP/1.1\r\n%s\r\n" % (TARGET, HOST))
+            self.assertEqual(r.status, 200)
+        self.assertEqual(self.lam.count(), 1)
+
     def test_keepalive_idle_closes_silently(self):
         d = self.start_daemon({"timeouts": {"keepalive": 0.5}})
         with d.connect(timeout=5) as c:
