@@ -71,6 +71,7 @@ struct config {
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
 		double send;     /* a client reading a response, between two writes */
+		double linger;   /* reading and dropping after a final answer */
 	} timeouts;
 
 	struct {

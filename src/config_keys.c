@@ -789,9 +789,10 @@ const struct key_type t_block = {"block", "a mapping of keys", set_block};
 
 static const struct key timeouts_keys[] = {
     {"client_header", &t_duration, OFF(timeouts.client_header), "10", MS, DAY, NULL,
-     "time a client has to send the request line and headers"},
+     "time a client has to send the request line and headers: one deadline from the start "
+     "of the request, then 408"},
     {"client_body", &t_duration, OFF(timeouts.client_body), "30", MS, DAY, NULL,
-     "time a client has to send the request body"},
+     "longest pause between two reads of the request body, then 408"},
     {"keepalive", &t_duration, OFF(timeouts.keepalive), "60", 0, DAY, NULL,
      "idle time before a kept-alive client connection is closed; 0 disables keep-alive"},
     {"invoke", &t_duration, OFF(timeouts.invoke), "30", MS, DAY, NULL,
@@ -800,6 +801,9 @@ static const struct key timeouts_keys[] = {
      "TCP and TLS connect to the Lambda endpoint"},
     {"shutdown", &t_duration, OFF(timeouts.shutdown), "30", 0, DAY, NULL,
      "grace for in-flight requests on stop or reload"},
+    {"linger", &t_duration, OFF(timeouts.linger), "2", 0, 3600, NULL,
+     "after a final answer, how long what a client still sends is read and dropped before "
+     "the close (so that its kernel does not reset the connection before the answer is read)"},
     {"send", &t_duration, OFF(timeouts.send), "60", MS, DAY, NULL,
      "time a client may take to read a response (between two writes); past it the connection "
      "is closed"},

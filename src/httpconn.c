@@ -113,7 +113,7 @@ conn_arm_timer(struct httpconn *c)
 			t = cfg->timeouts.keepalive;
 			break;
 		case C_LINGER:
-			t = HTTPCONN_LINGER;
+			t = cfg->timeouts.linger;
 			break;
 		default:
 			evtimer_del(&c->timer);

@@ -16,8 +16,6 @@
 #include "http1.h"
 #include "httpconn.h"
 
-/* How long a lingering close waits for the client to close its side. */
-#define HTTPCONN_LINGER 2.0
 /* Connections accepted per wake-up of a listening socket. */
 #define HTTPCONN_ACCEPTS 64
 /* The first size of a connection's input buffer. */

@@ -70,6 +70,7 @@ struct listener {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char text[80];
+	int dualstack; /* ":PORT": [::] with IPV6_V6ONLY off */
 	int fd;
 	unsigned gen; /* the newest generation that uses it */
 	int fresh;    /* bound for a reload that is not committed yet */
@@ -240,7 +241,8 @@ master_bind_all(const struct config *conf, unsigned gen, char *err, size_t errle
 
 		for (j = 0; j < m.nlisteners; j++)
 			if (master_same_addr(&m.listeners[j].addr, m.listeners[j].addrlen,
-			                     &cl->addr, cl->addrlen))
+			                     &cl->addr, cl->addrlen) &&
+			    m.listeners[j].dualstack == cl->dualstack)
 				break;
 		if (j < m.nlisteners) {
 			m.listeners[j].gen = gen;
@@ -255,6 +257,7 @@ master_bind_all(const struct config *conf, unsigned gen, char *err, size_t errle
 		memset(l, 0, sizeof *l);
 		l->addr = cl->addr;
 		l->addrlen = cl->addrlen;
+		l->dualstack = cl->dualstack;
 		snprintf(l->text, sizeof l->text, "%s", cl->text);
 		l->fd = fd;
 		l->gen = gen;
