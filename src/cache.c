@@ -39,6 +39,7 @@
 #include "httputil.h"
 #include "kvlist.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 #define CACHE_MAGIC 0x53535043u
@@ -1173,6 +1174,7 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 			cr->wait_start = cache_now();
 			evtimer_add(cr->timer, &tv);
 			log_debug("cache: waiting for another request's fill of %s", cr->logname);
+			metrics_cache_wait();
 			return CACHE_WAIT;
 		}
 	}
@@ -1250,9 +1252,10 @@ cache_response(struct cache_req *cr, struct kvlist *out, int status, const void 
 	for (i = 0; i < out->n; i++) {
 		const char *name = out->v[i].name;
 
-		/* Per connection, or ours to compute on every hit. */
+		/* Per connection, or ours to compute on every hit (the request
+		 * id is the request's, not the response's). */
 		if (strcasecmp(name, "Connection") == 0 || strcasecmp(name, "Age") == 0 ||
-		    strcasecmp(name, "Cache-Status") == 0)
+		    strcasecmp(name, "Cache-Status") == 0 || strcasecmp(name, "X-Request-Id") == 0)
 			continue;
 		kvlist_add(&resp, name, out->v[i].value);
 	}

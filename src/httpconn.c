@@ -48,6 +48,7 @@
 #include "http1.h"
 #include "httpconn_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 static void conn_process(struct httpconn *);
@@ -158,6 +159,7 @@ req_free(struct httpreq *req)
 	free(req->method);
 	free(req->target);
 	kvlist_free(&req->headers);
+	kvlist_free(&req->resp_headers);
 	if (req->body != NULL)
 		evbuffer_free(req->body);
 	free(req);
@@ -169,6 +171,7 @@ req_new(struct httpconn *c)
 	struct httpreq *req = xcalloc(1, sizeof *req);
 
 	kvlist_init(&req->headers);
+	kvlist_init(&req->resp_headers);
 	req->conn = c;
 	req->remain = -1;
 	req->peer = (const struct sockaddr *)&c->peer;
@@ -670,6 +673,7 @@ httpconn_close(struct httpconn *c)
 	conn_idle_remove(c);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
+	metrics_connection(-1);
 	if (!srv->accepting && !srv->stopping)
 		srv_accepting(srv, 1);
 	if (c->busy == 0)
@@ -705,6 +709,7 @@ conn_new(struct httpconn_server *srv, int fd, const struct sockaddr_storage *ss)
 	evtimer_assign(&c->timer, srv->base, conn_timer_cb, c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
+	metrics_connection(1);
 	conn_request_begins(c);
 	conn_read_on(c, 1);
 	/* allow is checked before a byte is read. */

@@ -71,8 +71,9 @@ struct httpreq {
 	const struct sockaddr *peer;
 	struct timespec start; /* CLOCK_MONOTONIC: the request's first byte */
 
-	/* Private to httpconn.c. */
+	/* Private to httpconn.c and httpreq.c. */
 	struct httpconn *conn;
+	struct kvlist resp_headers; /* httpreq_add_header(): on every answer */
 	void (*gone)(struct httpreq *, void *);
 	void (*drained)(struct httpreq *, void *);
 	void *cbarg;
@@ -131,6 +132,11 @@ void httpreq_set_callbacks(struct httpreq *, void (*gone)(struct httpreq *, void
                            void (*drained)(struct httpreq *, void *), void *arg);
 /* The answer closes the connection (Connection: close). */
 void httpreq_set_close(struct httpreq *);
+/* A field every answer to this request carries, whoever makes it (the
+ * request id); before those given to httpreq_start(). */
+void httpreq_add_header(struct httpreq *, const char *name, const char *value);
+/* A field added with httpreq_add_header(), or NULL. */
+const char *httpreq_get_header(const struct httpreq *, const char *name);
 
 /*
  * Queue the status line and headers. headers may be NULL; the framing

@@ -33,6 +33,28 @@ httpreq_set_close(struct httpreq *req)
 	req->close = 1;
 }
 
+void
+httpreq_add_header(struct httpreq *req, const char *name, const char *value)
+{
+	kvlist_add(&req->resp_headers, name, value);
+}
+
+const char *
+httpreq_get_header(const struct httpreq *req, const char *name)
+{
+	return kvlist_get(&req->resp_headers, name);
+}
+
+/* One field line. */
+static void
+req_field(struct evbuffer *out, const char *name, const char *value)
+{
+	evbuffer_add(out, name, strlen(name));
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, value, strlen(value));
+	evbuffer_add(out, "\r\n", 2);
+}
+
 /* A HEAD answer announces the length a GET would have: the one
  * Content-Length of headers, or none when they disagree. */
 static int64_t
@@ -80,6 +102,8 @@ httpreq_start(struct httpreq *req, int status, const char *reason, const struct 
 	n = snprintf(line, sizeof line, "HTTP/1.1 %d %.128s\r\n", status,
 	             reason != NULL ? reason : http_reason(status));
 	evbuffer_add(out, line, (size_t)n);
+	for (i = 0; i < req->resp_headers.n; i++)
+		req_field(out, req->resp_headers.v[i].name, req->resp_headers.v[i].value);
 	for (i = 0; headers != NULL && i < headers->n; i++) {
 		const struct kv *kv = &headers->v[i];
 
@@ -89,17 +113,10 @@ httpreq_start(struct httpreq *req, int status, const char *reason, const struct 
 			continue;
 		if (!has_date && strcasecmp(kv->name, "Date") == 0)
 			has_date = 1;
-		evbuffer_add(out, kv->name, strlen(kv->name));
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, kv->value, strlen(kv->value));
-		evbuffer_add(out, "\r\n", 2);
+		req_field(out, kv->name, kv->value);
 	}
 	if (!has_date) {
-		const char *date = httpconn_date(c->srv);
-
-		evbuffer_add(out, "Date: ", 6);
-		evbuffer_add(out, date, strlen(date));
-		evbuffer_add(out, "\r\n", 2);
+		req_field(out, "Date", httpconn_date(c->srv));
 	}
 	req->remain = -1;
 	req->chunked = 0;

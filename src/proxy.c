@@ -32,6 +32,7 @@
 #include "localfn.h"
 #include "kvlist.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "xmalloc.h"
 
@@ -52,6 +53,7 @@ struct proxy_req {
 	char *query;             /* raw, or NULL */
 	struct cache_req *cache; /* the response cache's state (cache.h) */
 	struct timespec start;
+	struct accesslog_req al; /* request id, user agent, invoke timing */
 };
 
 static struct {
@@ -62,10 +64,6 @@ static struct {
 	TAILQ_HEAD(, proxy_req) reqs;
 	unsigned nreqs;
 	char hostname[256];
-	/* The last failure logged at warn: the same one again (no credentials,
-	 * no region, endpoint down) is logged once per change, not per
-	 * request; the access log still has every request. */
-	char last_failure[512];
 	time_t limit_logged; /* when max_inflight refusals were last logged */
 	unsigned limit_suppressed;
 	int ready;
@@ -84,7 +82,7 @@ proxy_elapsed_ms(const struct timespec *start)
 static void
 proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
                 int status, size_t bytes, const struct timespec *start, const char *request_id,
-                const char *cache)
+                const char *cache, const struct accesslog_req *al)
 {
 	struct accesslog_entry e;
 
@@ -98,14 +96,16 @@ proxy_log_cache(const char *client, const char *method, const char *host, const 
 	e.duration_ms = proxy_elapsed_ms(start);
 	e.request_id = request_id != NULL && *request_id != '\0' ? request_id : NULL;
 	e.cache = cache;
+	e.req = al;
 	accesslog_write(&e);
 }
 
 static void
 proxy_log(const char *client, const char *method, const char *host, const char *path, int status,
-          size_t bytes, const struct timespec *start, const char *request_id)
+          size_t bytes, const struct timespec *start, const char *request_id,
+          const struct accesslog_req *al)
 {
-	proxy_log_cache(client, method, host, path, status, bytes, start, request_id, NULL);
+	proxy_log_cache(client, method, host, path, status, bytes, start, request_id, NULL, al);
 }
 
 /* The methods the daemon serves itself never; for a 405's Allow field.
@@ -120,16 +120,15 @@ static size_t
 proxy_send_error(struct httpreq *req, int status, int close, const char *fmt, ...)
 {
 	struct kvlist h = KVLIST_INIT;
-	char line[1024];
+	char line[2300];
 	va_list ap;
 	size_t len, bytes;
-	int n;
 
+	/* One line that names the request id, with account ids and home
+	 * paths masked (httputil.h). */
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	len = http_error_text(line, sizeof line, httpreq_get_header(req, "X-Request-Id"), fmt, ap);
 	va_end(ap);
-	len = n < 0 ? 0 : (size_t)n < sizeof line - 1 ? (size_t)n : sizeof line - 2;
-	line[len++] = '\n';
 	kvlist_add(&h, "Content-Type", "text/plain; charset=utf-8");
 	if (status == 405)
 		kvlist_add(&h, "Allow", PROXY_ALLOW);
@@ -240,6 +239,7 @@ proxy_req_free(struct proxy_req *pr)
 {
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
+	metrics_inflight(-1);
 	cache_req_free(pr->cache);
 	free(pr->method);
 	free(pr->host);
@@ -262,7 +262,7 @@ proxy_req_gone(struct httpreq *req, void *arg)
 	if (pr->lcall != NULL)
 		localfn_cancel(pr->lcall);
 	/* 499, as nginx says: the client closed the connection. */
-	proxy_log(pr->client, pr->method, pr->host, pr->path, 499, 0, &pr->start, NULL);
+	proxy_log(pr->client, pr->method, pr->host, pr->path, 499, 0, &pr->start, NULL, &pr->al);
 	proxy_req_free(pr);
 }
 
@@ -328,6 +328,9 @@ proxy_write_response(struct httpreq *req, struct cache_req *cache, const char *p
 		 * reply keeps the origin's, since it has no body to measure. */
 		if (strcasecmp(name, "Content-Length") == 0 && !head)
 			continue;
+		/* The client gets the request's id once: ours, already set. */
+		if (strcasecmp(name, "X-Request-Id") == 0)
+			continue;
 		if (!proxy_field_name_valid(name) || !proxy_value_valid(resp.headers.v[i].value)) {
 			char shown[65];
 
@@ -352,19 +355,40 @@ proxy_write_response(struct httpreq *req, struct cache_req *cache, const char *p
 	return bytes;
 }
 
+/* What a failure message is about, to count its repeats together. */
+static const char *
+proxy_failure_kind(const char *message)
+{
+	if (strstr(message, "the function failed") != NULL)
+		return "function error";
+	if (strstr(message, "throttling") != NULL)
+		return "throttled by Lambda";
+	if (strstr(message, "timed out") != NULL)
+		return "Lambda invocation timed out";
+	if (strstr(message, "cannot reach") != NULL || strstr(message, "connection") != NULL)
+		return "Lambda endpoint unreachable";
+	if (strstr(message, "region") != NULL)
+		return "no AWS region";
+	return "Lambda invocation failed";
+}
+
 /* invoke.c: the function answered, or the invocation failed. */
 static void
 proxy_invoke_done(const struct invoke_result *r, void *arg)
 {
 	struct proxy_req *pr = arg;
 	struct httpreq *req = pr->req;
-	char err[512];
+	const char *fields[] = {"request_id", NULL,    "host", NULL, "status",
+	                        NULL,         "error", NULL,   NULL};
+	char err[512], status_text[16];
 	size_t bytes;
 	int status = r->status;
 
 	/* invoke.c or localfn.c: either way the call is over. */
 	pr->inv = NULL;
 	pr->lcall = NULL;
+	accesslog_req_invoke_done(&pr->al, r->attempts);
+	metrics_invocation(r->status == 200 && r->function_error == NULL, pr->al.invoke_ms / 1000);
 	/* Answering ends the request: the front door owns it again. */
 	pr->req = NULL;
 	httpreq_set_callbacks(req, NULL, NULL, NULL);
@@ -378,25 +402,27 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 			status = 502;
 			bytes = proxy_send_error(req, 502, 0,
 			                         "function returned an invalid response: %s", err);
-		}
+		} else
+			pr->al.outcome = ACCESSLOG_FUNCTION;
 	} else {
-		/* A function error was logged by invoke.c, with its message;
-		 * missing credentials by the credentials agent. */
-		if (r->credentials)
-			log_debug("%s %s%s: %d: no usable AWS credentials", pr->method, pr->host,
-			          pr->path, r->status);
-		else if (r->function_error == NULL && strncmp(proxy.last_failure, r->message,
-		                                              sizeof proxy.last_failure - 1) != 0) {
-			log_warn("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
-			         r->message);
-			snprintf(proxy.last_failure, sizeof proxy.last_failure, "%s", r->message);
-		} else if (r->function_error == NULL)
-			log_debug("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
-			          r->message);
+		/* A function error was logged by invoke.c, with its message. */
+		/* The same failure again and again (no credentials, throttling,
+		 * endpoint down) is counted and summarised once a minute. */
+		snprintf(status_text, sizeof status_text, "%d", r->status);
+		fields[1] = pr->al.id;
+		fields[3] = pr->host;
+		fields[5] = status_text;
+		fields[7] =
+		    r->credentials ? "no usable AWS credentials" : proxy_failure_kind(r->message);
+		if (r->credentials || r->function_error == NULL)
+			log_repeat(LOG_LVL_WARN, fields[7], fields, "%s %s%s: %d: %s (request %s)",
+			           pr->method, pr->host, pr->path, r->status,
+			           r->credentials ? "no usable AWS credentials" : r->message,
+			           pr->al.id);
 		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
 	}
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
-	                r->request_id, cache_req_logstatus(pr->cache));
+	                r->request_id, cache_req_logstatus(pr->cache), &pr->al);
 	proxy_req_free(pr);
 }
 
@@ -529,8 +555,9 @@ proxy_cache_hit(struct proxy_req *pr)
 	int status;
 
 	bytes = cache_send(pr->cache, proxy_req_take(pr), &status);
+	pr->al.outcome = ACCESSLOG_CACHE_HIT;
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start, NULL,
-	                "HIT");
+	                "HIT", &pr->al);
 	proxy_req_free(pr);
 }
 
@@ -562,7 +589,8 @@ proxy_forward(struct proxy_req *pr)
 			proxy.limit_suppressed = 0;
 		} else
 			proxy.limit_suppressed++;
-		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, bytes, &pr->start, NULL);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, bytes, &pr->start, NULL,
+		          &pr->al);
 		proxy_req_free(pr);
 		return;
 	}
@@ -577,10 +605,12 @@ proxy_forward(struct proxy_req *pr)
 		                         "request too large: the Lambda event would be %zu bytes, "
 		                         "more than the %d bytes a synchronous invoke accepts",
 		                         len, INVOKE_MAX_PAYLOAD);
-		proxy_log(pr->client, pr->method, pr->host, pr->path, 413, bytes, &pr->start, NULL);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 413, bytes, &pr->start, NULL,
+		          &pr->al);
 		proxy_req_free(pr);
 		return;
 	}
+	accesslog_req_invoke_start(&pr->al);
 	if (proxy.localfn != NULL)
 		pr->lcall =
 		    localfn_start(proxy.localfn, pr->method, event, len, proxy_invoke_done, pr);
@@ -612,10 +642,26 @@ proxy_full(void)
 	            : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight;
 }
 
+/*
+ * The request id: the client's X-Request-Id when it is sane, else a new
+ * one; the function gets it in the event, the client back on every answer
+ * (the front door adds it).
+ */
+static void
+proxy_request_id(struct httpreq *req, struct accesslog_req *al)
+{
+	accesslog_req_init(al, kvlist_get(&req->headers, "X-Request-Id"),
+	                   kvlist_get(&req->headers, "User-Agent"), evbuffer_get_length(req->body));
+	kvlist_set(&req->headers, "X-Request-Id", al->id);
+	httpreq_add_header(req, "X-Request-Id", al->id);
+}
+
 int
 proxy_expect(struct httpreq *req, void *arg)
 {
-	struct timespec start;
+	struct accesslog_req al;
+	struct timespec start = req->start;
+	char client[64], *method;
 	size_t bytes;
 
 	(void)arg;
@@ -623,16 +669,15 @@ proxy_expect(struct httpreq *req, void *arg)
 	 * max_body were checked by the front door already. */
 	if (!proxy_full())
 		return 0;
-	char client[64], *method = xstrdup(req->method);
-
-	start = req->start;
-	snprintf(client, sizeof client, "%s", req->client);
+	proxy_request_id(req, &al);
 	/* Answering ends req: what the log line needs is copied first. */
+	method = xstrdup(req->method);
+	snprintf(client, sizeof client, "%s", req->client);
 	bytes = proxy_send_error(req, 503, 1,
 	                         "too many requests in flight (limits.max_inflight is %d); "
 	                         "retry later",
 	                         proxy.cfg->limits.max_inflight);
-	proxy_log(client, method, NULL, NULL, 503, bytes, &start, NULL);
+	proxy_log(client, method, NULL, NULL, 503, bytes, &start, NULL, &al);
 	free(method);
 	return 1;
 }
@@ -645,11 +690,13 @@ proxy_request(struct httpreq *req, void *arg)
 	const char *method = req->method;
 	char err[512], *host = NULL, *path = NULL, *query = NULL;
 	struct timespec start = req->start;
+	struct accesslog_req al;
 	char client[64];
 	size_t bytes;
 	int status;
 
 	(void)arg;
+	proxy_request_id(req, &al);
 	/* Answering ends req: the log lines below use copies. */
 	snprintf(client, sizeof client, "%s", req->client);
 	if (strcmp(method, "CONNECT") == 0) {
@@ -663,24 +710,25 @@ proxy_request(struct httpreq *req, void *arg)
 		    "CONNECT is not supported: send plain http:// URLs through this proxy (for "
 		    "example http://api.github.com/...); the TLS connection to the API starts in "
 		    "the Lambda function");
-		proxy_log(client, "CONNECT", target, NULL, 405, bytes, &start, NULL);
+		proxy_log(client, "CONNECT", target, NULL, 405, bytes, &start, NULL, &al);
 		return;
 	}
 	if (strcmp(method, "TRACE") == 0) {
 		/* It would echo the client's headers (credentials included)
 		 * back through the function. */
 		bytes = proxy_send_error(req, 405, 0, "TRACE is not supported by this proxy");
-		proxy_log(client, "TRACE", NULL, NULL, 405, bytes, &start, NULL);
+		proxy_log(client, "TRACE", NULL, NULL, 405, bytes, &start, NULL, &al);
 		return;
 	}
 	pr = xcalloc(1, sizeof *pr);
 	pr->method = xstrdup(method);
 	snprintf(pr->client, sizeof pr->client, "%s", req->client);
 	pr->start = start;
+	pr->al = al;
 	status = proxy_target(req, &host, &path, &query, err, sizeof err);
 	if (status != 0) {
 		bytes = proxy_send_error(req, status, 0, "%s", err);
-		proxy_log(pr->client, pr->method, host, path, status, bytes, &start, NULL);
+		proxy_log(pr->client, pr->method, host, path, status, bytes, &start, NULL, &al);
 		goto out;
 	}
 	if (proxy.localfn == NULL && (cfg->function_name == NULL || *cfg->function_name == '\0')) {
@@ -688,7 +736,7 @@ proxy_request(struct httpreq *req, void *arg)
 		                         "no Lambda function configured: set function_name in %s "
 		                         "(or start with -function-name NAME)",
 		                         cfg->path ? cfg->path : CONFIG_DEFAULT_PATH);
-		proxy_log(pr->client, pr->method, host, path, 503, bytes, &start, NULL);
+		proxy_log(pr->client, pr->method, host, path, 503, bytes, &start, NULL, &al);
 		goto out;
 	}
 	pr->req = req;
@@ -697,6 +745,7 @@ proxy_request(struct httpreq *req, void *arg)
 	pr->query = query;
 	TAILQ_INSERT_TAIL(&proxy.reqs, pr, entry);
 	proxy.nreqs++;
+	metrics_inflight(1);
 	httpreq_set_callbacks(req, proxy_req_gone, NULL, pr);
 	/* The response cache (cache.c): a fresh entry answers at once; a miss
 	 * that another request (in any worker) is filling waits for it. */
@@ -797,7 +846,8 @@ proxy_free(void)
 			localfn_cancel(pr->lcall);
 		pr->lcall = NULL;
 		proxy_send_error(proxy_req_take(pr), 503, 1, "the proxy is shutting down; retry");
-		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL,
+		          &pr->al);
 		proxy_req_free(pr);
 	}
 	invoke_ctx_free(proxy.invoke);

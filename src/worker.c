@@ -27,6 +27,7 @@
 #include "config.h"
 #include "httpconn.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -125,7 +126,7 @@ worker_signal_cb(evutil_socket_t sig, short what, void *arg)
 		worker_drain("stopping");
 		break;
 	case SIGUSR1:
-		if (accesslog_reopen(err, sizeof err) == -1)
+		if (accesslog_reopen(err, sizeof err) == -1 || log_reopen(err, sizeof err) == -1)
 			log_error("%s", err);
 		break;
 	}
@@ -213,6 +214,7 @@ worker_run(const struct worker_params *p)
 			close(p->fds[i]);
 		goto out;
 	}
+	metrics_worker_start(p->conf, w.base);
 	w.poll = evtimer_new(w.base, worker_poll_cb, NULL);
 	w.deadline = evtimer_new(w.base, worker_deadline_cb, NULL);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
