@@ -47,6 +47,7 @@
 #include "config.h"
 #include "http1.h"
 #include "httpconn_int.h"
+#include "httputil.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -181,7 +182,8 @@ req_new(struct httpconn *c)
 }
 
 static void
-conn_log(struct httpconn *c, const struct httpreq *req, int status, size_t bytes)
+conn_log(struct httpconn *c, const struct httpreq *req, int status, size_t bytes,
+         const struct accesslog_req *al)
 {
 	struct accesslog_entry e;
 	struct timespec now, start = req != NULL ? req->start : c->req_start;
@@ -194,17 +196,37 @@ conn_log(struct httpconn *c, const struct httpreq *req, int status, size_t bytes
 	e.bytes = bytes;
 	e.duration_ms =
 	    (double)(now.tv_sec - start.tv_sec) * 1e3 + (double)(now.tv_nsec - start.tv_nsec) / 1e6;
+	e.req = al;
 	accesslog_write(&e);
+}
+
+static size_t conn_error_text(char *out, size_t len, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static size_t
+conn_error_text(char *out, size_t len, const char *id, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = http_error_text(out, len, id, fmt, ap);
+	va_end(ap);
+	return n;
 }
 
 /*
  * An answer of the connection layer's own (a refused request, a timeout),
- * with an access-log line; the connection closes after it.
+ * with a request id of its own and an access-log line; the connection
+ * closes after it.
  */
 static void
 conn_answer(struct httpconn *c, int status, const char *why)
 {
-	size_t bytes;
+	struct kvlist h = KVLIST_INIT;
+	struct accesslog_req al;
+	char text[512];
+	size_t len;
 
 	if (c->req == NULL)
 		c->req = req_new(c);
@@ -215,11 +237,18 @@ conn_answer(struct httpconn *c, int status, const char *why)
 	}
 	c->state = C_APP;
 	log_debug("%s: %d: %s", c->client, status, why);
-	/* httpreq_end() may free the request: log first, with what the
-	 * answer will be. */
-	bytes = c->req->head ? 0 : strlen(why) + 1;
-	conn_log(c, c->req, status, bytes);
-	httpreq_send_text(c->req, status, 1, "%s", why);
+	accesslog_req_init(&al, NULL, NULL, 0);
+	if (status == 403)
+		al.outcome = ACCESSLOG_DENIED;
+	len = conn_error_text(text, sizeof text, al.id, "%s", why);
+	/* httpreq_send() frees the request: log first, with what the answer
+	 * will be. */
+	conn_log(c, c->req, status, c->req->head ? 0 : len, &al);
+	httpreq_add_header(c->req, "X-Request-Id", al.id);
+	kvlist_add(&h, "Content-Type", "text/plain; charset=utf-8");
+	httpreq_set_close(c->req);
+	httpreq_send(c->req, status, NULL, &h, text, len);
+	kvlist_free(&h);
 }
 
 /* A new request begins on c (at the accept, or its first byte). */
@@ -581,7 +610,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		 * partial one dropped.
 		 */
 		if (c->state == C_HEAD && c->ilen > 0)
-			conn_log(c, NULL, 400, 0);
+			conn_log(c, NULL, 400, 0, NULL);
 		httpconn_close(c);
 	}
 	httpconn_release(c);
