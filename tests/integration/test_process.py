@@ -340,7 +340,7 @@ class ProcessTest(ProxyTestCase):
         self.assertEqual(c2.request(req).status, 200)
 
     def test_closed_connections_are_released(self):
-        """A connection evhttp has finished with gives its socket back
+        """A connection the front door has finished with gives its socket back
         within a couple of seconds, even when no new client comes."""
         d = self.start_workers(1)
         worker = harness.workers_of(d.pid)[0]
