@@ -26,6 +26,33 @@
 static struct event_base *base;
 static int port;
 
+/* A streaming producer that waits for the client: /big writes BIG bytes in
+ * pieces, only while at most HTTPCONN_LOWAT is queued, and goes on from
+ * the drained callback. */
+#define BIG (16 * 1024 * 1024)
+#define PIECE (32 * 1024)
+static size_t big_sent;
+static int big_drained, big_max_pending_over;
+
+static void
+big_more(struct httpreq *req, void *arg)
+{
+	static char piece[PIECE];
+
+	(void)arg;
+	big_drained++;
+	while (big_sent < BIG) {
+		if (httpreq_pending(req) > HTTPCONN_LOWAT)
+			return; /* wait for the drained callback */
+		memset(piece, 'a' + (int)(big_sent / PIECE % 26), sizeof piece);
+		httpreq_write(req, piece, PIECE);
+		big_sent += PIECE;
+		if (httpreq_pending(req) > HTTPCONN_LOWAT + PIECE)
+			big_max_pending_over = 1;
+	}
+	httpreq_end(req);
+}
+
 /* The request path of this test: the target says what to answer. */
 static void
 handler(struct httpreq *req, void *arg)
@@ -41,6 +68,11 @@ handler(struct httpreq *req, void *arg)
 		httpreq_write(req, "hello", 5);
 		httpreq_write(req, " world", 6);
 		httpreq_end(req);
+	} else if (strcmp(req->target, "/big") == 0) {
+		httpreq_start(req, 200, NULL, &h, -1);
+		httpreq_set_callbacks(req, NULL, big_more, NULL);
+		big_more(req, NULL);
+		big_drained--; /* that call was ours, not the writer's */
 	} else if (strcmp(req->target, "/abort") == 0) {
 		httpreq_start(req, 200, NULL, &h, -1);
 		httpreq_write(req, "part", 4);
@@ -93,6 +125,54 @@ exchange(const char *req, const char *tail, int *closed)
 	for (i = 0; i < 10; i++)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	return buf;
+}
+
+/* GET /big, read slowly (a small receive buffer, 4 KB at a time): the body
+ * bytes that came, the chunk framing included; *complete when the chunked
+ * terminator ended it. */
+static size_t
+big_exchange(int *complete)
+{
+	static const char req[] = "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct sockaddr_in sin;
+	char buf[4096], tail[8] = "";
+	size_t total = 0, i;
+	int fd, rcv = 16384;
+	ssize_t n;
+
+	*complete = 0;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+		return 0;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 200000 && !*complete; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		n = read(fd, buf, sizeof buf);
+		if (n > 0) {
+			total += (size_t)n;
+			if (n >= 5)
+				memcpy(tail, buf + n - 5, 5);
+			else {
+				memmove(tail, tail + n, (size_t)(5 - n));
+				memcpy(tail + 5 - n, buf, (size_t)n);
+			}
+			tail[5] = '\0';
+			*complete = strcmp(tail, "0\r\n\r\n") == 0;
+		} else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		else
+			poll(NULL, 0, 1);
+	}
+	close(fd);
+	for (i = 0; i < 10; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	return total;
 }
 
 static int
@@ -172,6 +252,20 @@ main(void)
 	           strstr(r, "5\r\nhello\r\n") < strstr(r, "404") && has(r, "no /nothing here\n") &&
 	           has(r, "Content-Type: text/plain; charset=utf-8"),
 	       "pipelined: answered in order, the last one closes");
+
+	{
+		size_t got;
+
+		got = big_exchange(&closed);
+		tap_ok(closed && got > BIG && big_sent == BIG,
+		       "a slow client: the producer's %d MB all arrive, chunked and terminated "
+		       "(%zu bytes)",
+		       BIG >> 20, got);
+		tap_ok(big_drained > 0 && !big_max_pending_over,
+		       "the drained callback paced the producer (%d calls; never more than "
+		       "HTTPCONN_LOWAT and a piece queued)",
+		       big_drained);
+	}
 
 	httpconn_server_free(srv);
 	event_base_free(base);
