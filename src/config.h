@@ -80,6 +80,7 @@ struct config {
 		double shutdown; /* grace for in-flight requests on stop/reload */
 		double send;     /* a client reading a response, between two writes */
 		double linger;   /* reading and dropping after a final answer */
+		double start;    /* new workers must be ready within this (reload, upgrade) */
 	} timeouts;
 
 	struct {

@@ -668,7 +668,7 @@ srv_accepting(struct httpconn_server *srv, int on)
 {
 	size_t i;
 
-	if (srv->accepting == on || srv->stopping)
+	if (srv->accepting == on || srv->stopping || (on && srv->held))
 		return;
 	for (i = 0; i < srv->nls; i++) {
 		if (on)
@@ -808,6 +808,13 @@ httpconn_server_new(struct event_base *base, const struct config *cfg, const int
 	srv->nls = nfds;
 	srv->accepting = 1;
 	return srv;
+}
+
+void
+httpconn_server_hold(struct httpconn_server *srv, int held)
+{
+	srv->held = held;
+	srv_accepting(srv, !held);
 }
 
 void

@@ -115,6 +115,12 @@ struct httpconn_server *httpconn_server_new(struct event_base *, const struct co
  */
 void httpconn_server_stop(struct httpconn_server *);
 /*
+ * Hold accepting (a reload's new worker accepts nothing until it is ready,
+ * so that a broken function answers no client while the old workers still
+ * serve), or let it go on.
+ */
+void httpconn_server_hold(struct httpconn_server *, int held);
+/*
  * While stopping: close the connections that carry no request and have
  * been quiet for quiet seconds (a client about to send on a kept-alive
  * connection right then would see it closed: the short wait makes that

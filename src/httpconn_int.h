@@ -65,6 +65,7 @@ struct httpconn_server {
 	struct httpconn_listener *ls;
 	size_t nls;
 	int accepting;
+	int held; /* httpconn_server_hold() */
 	int stopping;
 	TAILQ_HEAD(, httpconn) conns;
 	TAILQ_HEAD(, httpconn) idle;

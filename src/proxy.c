@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 #define PROXY_TARGET_GROUP_ARN                                                                     \
@@ -769,6 +770,12 @@ out:
 	free(query);
 }
 
+static void
+proxy_function_ready(void *arg)
+{
+	worker_ready();
+}
+
 int
 proxy_init(struct event_base *base, const struct config *cfg)
 {
@@ -797,6 +804,8 @@ proxy_init(struct event_base *base, const struct config *cfg)
 		lo.respawn = cfg->retry.respawn;
 		lo.respawn_cap = cfg->retry.respawn_cap;
 		lo.kill_grace = cfg->timeouts.shutdown < 2 ? cfg->timeouts.shutdown : 2;
+		/* The worker accepts, and a reload goes on, once the function runs. */
+		lo.ready = proxy_function_ready;
 		proxy.localfn = localfn_ctx_new(base, &lo, err, sizeof err);
 		if (proxy.localfn == NULL) {
 			log_error("%s", err);

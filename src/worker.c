@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,9 @@ struct worker {
 	struct event *deadline; /* drain: give up waiting */
 	int draining;
 	int proxy_ready;
+	int ready;    /* accepting allowed (at once, or since worker_ready()) */
+	int ready_fd; /* where worker_ready() reports; -1 once done */
+	size_t nfds;
 };
 
 static struct worker w;
@@ -157,6 +161,29 @@ worker_drop_privileges(const struct worker_params *p)
 	return 0;
 }
 
+/* Readiness (issue 11): the one report a worker makes to its master. */
+void
+worker_ready(void)
+{
+	int32_t msg[2];
+
+	if (!w.ready) {
+		w.ready = 1;
+		if (!w.draining && w.srv != NULL)
+			httpconn_server_hold(w.srv, 0);
+	}
+	if (w.ready_fd < 0)
+		return;
+	log_debug("ready, serving on %zu sockets", w.nfds);
+	/* 8 bytes: one atomic write on a pipe, whoever else writes there. */
+	msg[0] = (int32_t)getpid();
+	msg[1] = 1;
+	if (write(w.ready_fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+		log_warn("cannot tell the master this worker is ready: %s", strerror(errno));
+	close(w.ready_fd);
+	w.ready_fd = -1;
+}
+
 static void
 worker_free(void)
 {
@@ -174,6 +201,8 @@ worker_free(void)
 		event_free(w.deadline);
 	if (w.base != NULL)
 		event_base_free(w.base);
+	if (w.ready_fd >= 0)
+		close(w.ready_fd);
 	memset(&w, 0, sizeof w);
 }
 
@@ -189,6 +218,9 @@ worker_run(const struct worker_params *p)
 
 	memset(&w, 0, sizeof w);
 	w.conf = p->conf;
+	w.ready_fd = p->ready_fd;
+	w.ready = !p->wait_ready;
+	w.nfds = p->nfds;
 	snprintf(tag, sizeof tag, "worker %d", p->slot);
 	log_set_tag(tag);
 	log_set_level(p->conf->log_level);
@@ -209,7 +241,10 @@ worker_run(const struct worker_params *p)
 	signal(SIGUSR2, SIG_IGN); /* the master logs the cache stats */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (worker_drop_privileges(p) == -1 || (w.base = event_base_new()) == NULL) {
+	/* Changing credentials clears the parent-death signal: set it again,
+	 * and look again whether the master went meanwhile. */
+	if (worker_drop_privileges(p) == -1 || prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != p->master || (w.base = event_base_new()) == NULL) {
 		for (i = 0; i < p->nfds; i++)
 			close(p->fds[i]);
 		goto out;
@@ -224,18 +259,20 @@ worker_run(const struct worker_params *p)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
-	if (proxy_init(w.base, p->conf) == -1) {
-		log_error("cannot set up the request path");
-		for (i = 0; i < p->nfds; i++)
-			close(p->fds[i]);
-		goto out;
-	}
-	w.proxy_ready = 1;
 	memset(&h, 0, sizeof h);
 	h.request = proxy_request;
 	h.expect = proxy_expect;
 	w.srv = httpconn_server_new(w.base, p->conf, p->fds, p->nfds, &h);
-	log_debug("serving on %zu sockets", p->nfds);
+	/* Held until worker_ready() when another generation serves meanwhile. */
+	if (!w.ready)
+		httpconn_server_hold(w.srv, 1);
+	if (proxy_init(w.base, p->conf) == -1) {
+		log_error("cannot set up the request path");
+		goto out;
+	}
+	w.proxy_ready = 1;
+	if (p->conf->local_function.command == NULL)
+		worker_ready();
 	event_base_dispatch(w.base);
 	rc = 0;
 out:
