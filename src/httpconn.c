@@ -547,6 +547,9 @@ httpconn_flush(struct httpconn *c, int defer_close)
 	if (c->writing) {
 		event_del(&c->wev);
 		c->writing = 0;
+		/* A client's quiet moment starts when it has its answer (a
+		 * draining worker closes quiet connections). */
+		c->last_io = conn_now();
 		conn_arm_timer(c);
 	}
 	if (c->closing && c->state != C_LINGER)

@@ -41,8 +41,8 @@ struct httpconn {
 	char *ibuf;
 	size_t ilen, icap;
 	struct http1_scan scan;
-	double head_deadline;      /* monotonic */
-	double last_io;            /* monotonic: accepted, bytes read, an answer ended */
+	double head_deadline; /* monotonic */
+	double last_io;       /* monotonic: accepted, bytes read, an answer ended or went out */
 	struct timespec req_start; /* the current request's first byte (or the accept) */
 	struct evbuffer *out;
 	struct httpreq *req;
