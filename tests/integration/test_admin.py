@@ -189,6 +189,8 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         c.send("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         r = c.read_response()
         self.assertEqual((r.status, r.header("Allow")), (405, "GET, HEAD"))
+        # /healthz answers no_workers (503) until the workers run.
+        harness.wait_for(lambda: scrape(self.admin_port, "/healthz")[0] == 200, what="healthy")
         c = daemon_fixture.Conn("127.0.0.1", self.admin_port)
         c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         r = c.read_response(method="HEAD")
