@@ -8,7 +8,7 @@
 set -euo pipefail
 
 PKGS="build-essential autoconf automake libtool pkg-config
-      libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev
+      libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev zlib1g-dev
       python3 openssl curl ca-certificates zip unzip binutils"
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
