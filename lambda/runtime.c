@@ -18,6 +18,11 @@ struct runtime {
 	char *base; /* http://host:port/2018-06-01 */
 	volatile sig_atomic_t *stop;
 	long timeout_ms;
+	/* The streaming post in progress (runtime_stream_prepare to _finish). */
+	struct curlbuf stream_answer;
+	struct kvlist stream_hdrs;
+	struct curl_slist *stream_sl;
+	char *stream_path;
 };
 
 /* A runtime answer (error bodies, acks) is small; a bigger one is a bug. */
@@ -47,6 +52,10 @@ runtime_free(struct runtime *rt)
 	if (rt == NULL)
 		return;
 	curl_easy_cleanup(rt->h);
+	curlbuf_free(&rt->stream_answer);
+	kvlist_free(&rt->stream_hdrs);
+	curl_slist_free_all(rt->stream_sl);
+	free(rt->stream_path);
 	free(rt->base);
 	free(rt);
 }
@@ -262,4 +271,74 @@ runtime_init_error(struct runtime *rt, const char *type, const char *message, ch
 	ret = runtime_post(rt, "/runtime/init/error", body, len, type, err, errlen);
 	free(body);
 	return ret;
+}
+
+CURL *
+runtime_stream_prepare(struct runtime *rt, const char *request_id, curl_read_callback read,
+                       curl_trailer_callback trailers, void *arg)
+{
+	struct curl_slist *sl = NULL;
+	char *url, *id = curl_easy_escape(rt->h, request_id, 0);
+
+	xasprintf(&rt->stream_path, "/runtime/invocation/%s/response", id ? id : "");
+	curl_free(id);
+	xasprintf(&url, "%s%s", rt->base, rt->stream_path);
+	curlbuf_init(&rt->stream_answer, RUNTIME_SMALL_ANSWER);
+	kvlist_init(&rt->stream_hdrs);
+	runtime_setup(rt, url, &rt->stream_answer, &rt->stream_hdrs);
+	free(url);
+	sl = curl_slist_append(sl, "Lambda-Runtime-Function-Response-Mode: streaming");
+	sl = curl_slist_append(sl, "Transfer-Encoding: chunked");
+	sl = curl_slist_append(sl,
+	                       "Content-Type: application/vnd.awslambda.http-integration-response");
+	sl = curl_slist_append(sl, "Trailer: Lambda-Runtime-Function-Error-Type, "
+	                           "Lambda-Runtime-Function-Error-Body");
+	sl = curl_slist_append(sl, "Expect:");
+	rt->stream_sl = sl;
+	curl_easy_setopt(rt->h, CURLOPT_HTTPHEADER, sl);
+	curl_easy_setopt(rt->h, CURLOPT_POST, 1L);
+	curl_easy_setopt(rt->h, CURLOPT_READFUNCTION, read);
+	curl_easy_setopt(rt->h, CURLOPT_READDATA, arg);
+	curl_easy_setopt(rt->h, CURLOPT_TRAILERFUNCTION, trailers);
+	curl_easy_setopt(rt->h, CURLOPT_TRAILERDATA, arg);
+	/* No total timeout: the answer takes as long as the origin's body
+	 * (bounded by the origin's own timeout and the invocation deadline). */
+	return rt->h;
+}
+
+int
+runtime_stream_finish(struct runtime *rt, CURLcode rc, char *err, size_t errlen)
+{
+	long status = 0;
+	int ret = -1;
+
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "POST %s (streaming): %s", rt->stream_path,
+		         curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(rt->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299) {
+		snprintf(err, errlen, "POST %s (streaming): HTTP %ld %.200s", rt->stream_path,
+		         status, rt->stream_answer.data ? rt->stream_answer.data : "");
+		goto out;
+	}
+	ret = 0;
+out:
+	curl_easy_setopt(rt->h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(rt->h, CURLOPT_READDATA, NULL);
+	curl_easy_setopt(rt->h, CURLOPT_TRAILERDATA, NULL);
+	curl_slist_free_all(rt->stream_sl);
+	rt->stream_sl = NULL;
+	curlbuf_free(&rt->stream_answer);
+	kvlist_free(&rt->stream_hdrs);
+	free(rt->stream_path);
+	rt->stream_path = NULL;
+	return ret;
+}
+
+char *
+runtime_error_json(const char *type, const char *message, size_t *len)
+{
+	return runtime_error_body(type, message, len);
 }
