@@ -104,8 +104,8 @@ struct localfn_call {
 	size_t sbytes;        /* streaming consumer: bytes passed on */
 	struct evbuffer *got; /* buffered consumer: a streamed answer, gathered */
 	int too_large;        /* ... which went past Lambda's 6 MB */
-	struct event *timer; /* queue wait, then run time; async finish */
-	int status;          /* CALL_FINISHING: what to report */
+	struct event *timer;  /* queue wait, then run time; async finish */
+	int status;           /* CALL_FINISHING: what to report */
 	char *message;
 };
 TAILQ_HEAD(localfn_call_list, localfn_call);
@@ -646,8 +646,7 @@ localfn_rs_begin(const char *id, void *arg)
 
 	if (slot->state != SLOT_BUSY || slot->call == NULL || strcmp(slot->call->id, id) != 0)
 		return -1;
-	log_debug("invocation %s: streaming answer from function process %ld", id,
-	          (long)slot->pid);
+	log_debug("invocation %s: streaming answer from function process %ld", id, (long)slot->pid);
 	return 0;
 }
 
@@ -690,8 +689,7 @@ localfn_trailer_error(const char *type_hdr, const char *body_hdr, char *type, si
 
 	localfn_clean_copy(type, tlen, type_hdr, SIZE_MAX);
 	msg[0] = '\0';
-	if (body_hdr == NULL ||
-	    (raw = http_base64_decode(body_hdr, strlen(body_hdr), &n)) == NULL)
+	if (body_hdr == NULL || (raw = http_base64_decode(body_hdr, strlen(body_hdr), &n)) == NULL)
 		return;
 	if ((root = json_loadb((const char *)raw, n, 0, NULL)) != NULL) {
 		if (json_is_string(v = json_object_get(root, "errorMessage")))
@@ -725,7 +723,8 @@ localfn_rs_end(const struct kvlist *trailers, const char *err, void *arg)
 		return;
 	}
 	if ((et = kvlist_get(trailers, "Lambda-Runtime-Function-Error-Type")) != NULL) {
-		localfn_trailer_error(et, kvlist_get(trailers, "Lambda-Runtime-Function-Error-Body"),
+		localfn_trailer_error(et,
+		                      kvlist_get(trailers, "Lambda-Runtime-Function-Error-Body"),
 		                      type, sizeof type, msg, sizeof msg);
 		log_error("function failed while streaming (request %s): %s: %s", call->id, type,
 		          msg[0] ? msg : "-");
@@ -733,7 +732,8 @@ localfn_rs_end(const struct kvlist *trailers, const char *err, void *arg)
 		return;
 	}
 	if (call->too_large) {
-		localfn_call_fail(call, 502, "the function's response is more than Lambda's %d bytes",
+		localfn_call_fail(call, 502,
+		                  "the function's response is more than Lambda's %d bytes",
 		                  LOCALFN_MAX_RESPONSE);
 		return;
 	}
@@ -953,8 +953,9 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 	if ((mode = evhttp_find_header(hdrs, "Lambda-Runtime-Function-Response-Mode")) != NULL &&
 	    strcasecmp(mode, "streaming") == 0 &&
 	    (et = evhttp_find_header(hdrs, "Lambda-Runtime-Function-Error-Type")) != NULL) {
-		localfn_trailer_error(et, evhttp_find_header(hdrs, "Lambda-Runtime-Function-Error-Body"),
-		                      type, sizeof type, msg, sizeof msg);
+		localfn_trailer_error(
+		    et, evhttp_find_header(hdrs, "Lambda-Runtime-Function-Error-Body"), type,
+		    sizeof type, msg, sizeof msg);
 		localfn_api_reply(req, 202, "Accepted", "{\"status\":\"OK\"}");
 		log_error("function failed while streaming (request %s): %s: %s", call->id, type,
 		          msg[0] ? msg : "-");

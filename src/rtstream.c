@@ -32,7 +32,7 @@
 #define RS_MAX_LINE 1024
 #define RS_MAX_TRAILERS (16 * 1024)
 #define RS_REPLY                                                                                   \
-	"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"   \
+	"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"    \
 	"{\"status\":\"OK\"}"
 
 enum rs_state {
@@ -177,7 +177,8 @@ rs_stream_post(char *head, char *id, size_t idlen, int *expect)
 			if (strncmp(path, RS_PATH_PREFIX, strlen(RS_PATH_PREFIX)) != 0)
 				return 0;
 			path += strlen(RS_PATH_PREFIX);
-			if ((end = strchr(path, '/')) == NULL || strncmp(end, "/response ", 10) != 0)
+			if ((end = strchr(path, '/')) == NULL ||
+			    strncmp(end, "/response ", 10) != 0)
 				return 0;
 			n = (size_t)(end - path);
 			if (n == 0 || n >= idlen)
@@ -352,7 +353,8 @@ rs_process(struct rtstream *rs)
 				*end = '\0';
 				while (*v == ' ' || *v == '\t')
 					v++;
-				for (end = v + strlen(v); end > v && (end[-1] == ' ' || end[-1] == '\t');)
+				for (end = v + strlen(v);
+				     end > v && (end[-1] == ' ' || end[-1] == '\t');)
 					*--end = '\0';
 				kvlist_add(&rs->trailers, line, v);
 			}

@@ -51,8 +51,7 @@ struct rtstream_ops {
  * handed on (after a streaming post: once its 202 is written) or the
  * connection closes, and says so through released().
  */
-struct rtstream *rtstream_arm(struct evhttp_request *req, const struct rtstream_ops *,
-                              void *arg);
+struct rtstream *rtstream_arm(struct evhttp_request *req, const struct rtstream_ops *, void *arg);
 /* Go on reading after data() returned 1. */
 void rtstream_resume(struct rtstream *);
 /* Stop calling the ops (the invocation is over): the watcher finishes on
