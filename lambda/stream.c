@@ -259,7 +259,7 @@ stream_respond(struct runtime *rt, const char *request_id, struct origin *o,
 	CURLMsg *msg;
 	CURLcode post_rc = CURLE_OK;
 	enum origin_status st;
-	int running = 0, post_done = 0, ret;
+	int running = 0, post_done = 0, post_added = 0, ret;
 	char oerr[512];
 
 	memset(out, 0, sizeof *out);
@@ -269,6 +269,12 @@ stream_respond(struct runtime *rt, const char *request_id, struct origin *o,
 	s.cap = buffer_bytes > 2 * CURL_MAX_WRITE_SIZE ? buffer_bytes : 2 * CURL_MAX_WRITE_SIZE;
 	s.buf = xmalloc(s.cap);
 
+	if ((s.rh = runtime_stream_prepare(rt, request_id, stream_post_read, stream_trailers,
+	                                   &s)) == NULL) {
+		free(s.buf);
+		runtime_stream_finish(rt, CURLE_OUT_OF_MEMORY, err, errlen);
+		return -1;
+	}
 	if (orq == NULL) {
 		stream_set_head(&s, fixed->status, &fixed->headers);
 		if (fixed->body_len > 0)
@@ -279,13 +285,18 @@ stream_respond(struct runtime *rt, const char *request_id, struct origin *o,
 		stream_set_error(&s, st == ORIGIN_TIMEOUT ? 504 : 502, oerr);
 		s.origin_done = 1;
 	}
-	s.rh = runtime_stream_prepare(rt, request_id, stream_post_read, stream_trailers, &s);
 
 	m = curl_multi_init();
-	curl_multi_add_handle(m, s.rh);
 	if (s.oh != NULL)
 		curl_multi_add_handle(m, s.oh);
 	for (;;) {
+		/* The post starts once the prelude is known: a chunked upload
+		 * paused before its first byte trips libcurl 7.88 (it writes
+		 * the chunk header before its buffer on the next transfer). */
+		if (!post_added && s.prelude != NULL) {
+			curl_multi_add_handle(m, s.rh);
+			post_added = 1;
+		}
 		curl_multi_perform(m, &running);
 		while ((msg = curl_multi_info_read(m, &(int){0})) != NULL) {
 			if (msg->msg != CURLMSG_DONE)

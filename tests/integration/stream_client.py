@@ -179,3 +179,23 @@ def pattern(total, piece=65536):
             j += 1
             yield block
     return gen, digest
+
+
+def sanitized(pid):
+    """Does the process run under AddressSanitizer? Its allocator keeps
+    freed memory in a quarantine, so resident-memory bounds only hold for
+    the plain build."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
+
+
+def assert_flat(tc, pid, grew_kb, limit_kb, what):
+    """Fail when the process grew by limit_kb or more (plain builds)."""
+    if sanitized(pid):
+        print("%s: +%d kB under AddressSanitizer (its quarantine holds freed memory: "
+              "bound checked in the plain build only)" % (what, grew_kb))
+        return
+    tc.assertLess(grew_kb, limit_kb, "%s: resident memory grew by %d kB" % (what, grew_kb))

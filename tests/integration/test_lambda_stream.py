@@ -11,6 +11,7 @@ import time
 
 import harness
 import lambda_case
+import stream_client
 import tls_origin
 from lambda_case import HOST
 
@@ -102,7 +103,7 @@ class TestStream(lambda_case.FunctionTestCase):
               % (before, peak, peak - before))
         # Holding the body would take 50 MB; the bounded buffer keeps the
         # function's peak far below that.
-        self.assertLess(peak - before, 16 * 1024)
+        stream_client.assert_flat(self, self.fn.pid, peak - before, 16 * 1024, "bootstrap")
 
     def test_first_bytes_before_the_origin_finishes(self):
         # The origin sends a first piece, then waits until the Runtime API
@@ -191,7 +192,7 @@ class TestStream(lambda_case.FunctionTestCase):
         peak = vm_hwm_kb(self.fn.pid)
         self.assertEqual(inv.stream_sha256, sha)
         print("bootstrap peak RSS +%d kB with a slow Runtime API reader" % (peak - before))
-        self.assertLess(peak - before, 16 * 1024)
+        stream_client.assert_flat(self, self.fn.pid, peak - before, 16 * 1024, "bootstrap")
 
     def test_bad_mode_is_an_init_error(self):
         self.start_function(extra={"SSM_SIGN_PROXY_RESPONSE_MODE": "bogus"}, wait=False)

@@ -84,16 +84,17 @@ main(int argc, char **argv)
 		int r;
 		while ((r = eventstream_decode(es, &p, &left, &m, err, sizeof(err))) == 1)
 			print_message(&m);
-		if (r < 0) {
-			fprintf(stderr, "%s\n", err);
-			return 2;
-		}
+		if (r < 0)
+			goto fail;
 	}
-	if (eventstream_finish(es, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
+	if (eventstream_finish(es, err, sizeof(err)) < 0)
+		goto fail;
 	eventstream_free(es);
 	free(in);
 	return 0;
+fail:
+	fprintf(stderr, "%s\n", err);
+	eventstream_free(es);
+	free(in);
+	return 2;
 }
