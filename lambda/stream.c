@@ -290,9 +290,8 @@ stream_respond(struct runtime *rt, const char *request_id, struct origin *o,
 	if (s.oh != NULL)
 		curl_multi_add_handle(m, s.oh);
 	for (;;) {
-		/* The post starts once the prelude is known: a chunked upload
-		 * paused before its first byte trips libcurl 7.88 (it writes
-		 * the chunk header before its buffer on the next transfer). */
+		/* The post starts once the prelude is known, so that the
+		 * Runtime API sees a response only when there is one to give. */
 		if (!post_added && s.prelude != NULL) {
 			curl_multi_add_handle(m, s.rh);
 			post_added = 1;
