@@ -130,7 +130,7 @@ def main():
     tc.setUp()
     origin = tls_origin.Origin()
     params = os.path.join(tempfile.mkdtemp(prefix="ssp-bench-stream-"), "parameters.yaml")
-    with open(params, "w") as f:
+    with os.fdopen(os.open(params, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write('"/%s/headers/Authorization": "token bench"\n' % HOST)
     rows = []
     try:

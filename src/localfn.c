@@ -131,10 +131,11 @@ struct localfn_slot {
 	char api[32]; /* 127.0.0.1:PORT */
 	struct evhttp_request *next_req;
 	struct localfn_call *call;
-	struct rtstream *rs; /* watching for the call's streaming answer */
-	struct event *timer; /* start/answer deadline, or restart back-off */
-	unsigned failures;   /* since the last answered invocation */
-	char why[160];       /* why we killed it, for the log at reap */
+	struct rtstream *rs;         /* watching for the call's streaming answer */
+	struct rtstream_watch watch; /* the server's new connections */
+	struct event *timer;         /* start/answer deadline, or restart back-off */
+	unsigned failures;           /* since the last answered invocation */
+	char why[160];               /* why we killed it, for the log at reap */
 };
 
 struct localfn_ctx {
@@ -1125,6 +1126,9 @@ localfn_slot_listen(struct localfn_slot *slot)
 	tv = clock_tv(LOCALFN_API_IDLE);
 	evhttp_set_timeout_tv(slot->http, &tv);
 	evhttp_set_gencb(slot->http, localfn_api_cb, slot);
+	slot->watch.ops = &localfn_rs_ops;
+	slot->watch.arg = slot;
+	rtstream_watch(slot->http, &slot->watch);
 	return 0;
 }
 

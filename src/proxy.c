@@ -384,7 +384,7 @@ proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const 
 	int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
 
 	alb_response_init(&resp);
-	if (alb_response_decode(payload, len, &resp, err, errlen) != 0)
+	if (alb_any_response_decode(payload, len, &resp, err, errlen) != 0)
 		return (size_t)-1;
 	if (resp.status < 200 || resp.status > 599) {
 		snprintf(err, errlen, "statusCode %d is not a final HTTP status", resp.status);

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "log.h"
 #include "rtstream.h"
 #include "xmalloc.h"
 
@@ -430,6 +431,11 @@ rs_install_cb(evutil_socket_t fd, short what, void *arg)
 	rs->install_pending = 0;
 	if (!rs->closed) {
 		bufferevent_getcb(rs->bev, &rs->h_read, &rs->h_write, &rs->h_event, &rs->h_arg);
+		if (rs->evcon == NULL) {
+			/* A new connection: evhttp's callback argument is it. */
+			rs->evcon = rs->h_arg;
+			evhttp_connection_set_closecb(rs->evcon, rs_closed, rs);
+		}
 		bufferevent_setcb(rs->bev, rs_read, rs_write, rs_event, rs);
 		rs->installed = 1;
 		rs->state = RS_HEAD;
@@ -467,6 +473,38 @@ rtstream_arm(struct evhttp_request *req, const struct rtstream_ops *ops, void *a
 	evhttp_request_set_on_complete_cb(req, rs_sent, rs);
 	evhttp_connection_set_closecb(rs->evcon, rs_closed, rs);
 	return rs;
+}
+
+/* evhttp's bevcb: the bufferevent of a new connection, watched from its
+ * first byte (evhttp sets its callbacks after this returns, so the watcher
+ * takes over from the loop, before anything is read). */
+static struct bufferevent *
+rs_new_connection(struct event_base *base, void *arg)
+{
+	struct rtstream_watch *w = arg;
+	struct rtstream *rs;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+
+	if (bev == NULL)
+		return NULL;
+	rs = xcalloc(1, sizeof *rs);
+	rs->bev = bev;
+	rs->ops = w->ops;
+	rs->arg = w->arg;
+	rs->state = RS_ARMED;
+	kvlist_init(&rs->trailers);
+	if ((rs->install = event_new(base, -1, 0, rs_install_cb, rs)) == NULL)
+		fatal("out of memory");
+	rs->install_pending = 1;
+	rs->sent = 1;
+	event_active(rs->install, EV_TIMEOUT, 1);
+	return bev;
+}
+
+void
+rtstream_watch(struct evhttp *http, struct rtstream_watch *w)
+{
+	evhttp_set_bevcb(http, rs_new_connection, w);
 }
 
 void

@@ -9,15 +9,13 @@
  * Why not evhttp's own reading: libevent 2.1's evhttp hands a server
  * request to its callback only once the whole body is in memory, and has no
  * hook to set a body callback earlier (2.2's evhttp_set_newreqcb would
- * allow evhttp_request_set_chunked_cb). A function answers on the
- * connection it fetched the invocation on, right after the answer to its
- * GET /invocation/next; so when that answer has been written, rtstream
- * takes the connection's read side over (its bufferevent callbacks, which
- * evhttp sets anew for every request) until the next request head: a
+ * allow evhttp_request_set_chunked_cb). So rtstream takes a connection's
+ * read side over (its bufferevent callbacks, which evhttp sets anew for
+ * every request) at the two places where a function's answer can start: a
+ * new connection's first request, and the request that follows the answer
+ * to a GET /invocation/next. It reads the next request head itself: a
  * streaming post is read here and answered 202 here; anything else is
- * handed back to evhttp untouched, and a streaming post that comes on
- * another connection is read whole by evhttp as before (localfn.c handles
- * both).
+ * handed back to evhttp untouched.
  */
 #ifndef SSP_RTSTREAM_H
 #define SSP_RTSTREAM_H
@@ -26,6 +24,7 @@
 
 #include "kvlist.h"
 
+struct evhttp;
 struct evhttp_request;
 struct rtstream;
 
@@ -52,6 +51,16 @@ struct rtstream_ops {
  * connection closes, and says so through released().
  */
 struct rtstream *rtstream_arm(struct evhttp_request *req, const struct rtstream_ops *, void *arg);
+/*
+ * Watch every new connection of http the same way from its first byte (a
+ * function may post its answer on a connection of its own). w (the ops and
+ * their argument) must outlive the server.
+ */
+struct rtstream_watch {
+	const struct rtstream_ops *ops;
+	void *arg;
+};
+void rtstream_watch(struct evhttp *http, struct rtstream_watch *w);
 /* Go on reading after data() returned 1. */
 void rtstream_resume(struct rtstream *);
 /* Stop calling the ops (the invocation is over): the watcher finishes on

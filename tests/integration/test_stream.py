@@ -273,7 +273,8 @@ class StreamLocal(LocalFunctionCase):
         self.origin = tls_origin.Origin()
         self.addCleanup(self.origin.close)
         self.params = os.path.join(self.tmp, "parameters.yaml")
-        with open(self.params, "w") as f:
+        fd = os.open(self.params, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write('"/%s/headers/Authorization": "token local-stream-secret"\n' % HOST)
 
     def start_fn(self, mode="streaming", invoke_mode="stream", config=None):
