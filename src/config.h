@@ -41,6 +41,12 @@ struct config_cache_host {
 	int cookies_ok; /* store responses with Set-Cookie */
 };
 
+/* invoke_mode: how the function is called (doc/configuration.md). */
+enum config_invoke_mode {
+	CONFIG_INVOKE_BUFFERED = 0, /* Invoke: the whole answer at once (6 MB) */
+	CONFIG_INVOKE_STREAM,       /* InvokeWithResponseStream: passed on as it comes */
+};
+
 struct config {
 	char *path; /* file it came from, or NULL */
 
@@ -60,6 +66,7 @@ struct config {
 	int log_level;    /* enum log_level */
 	char *access_log; /* path, "syslog", "-" (stderr, the default) or "off" */
 	int forwarded_for;
+	int invoke_mode; /* enum config_invoke_mode */
 
 	struct {
 		double client_header;
@@ -68,6 +75,7 @@ struct config {
 		double invoke;   /* whole budget for one request, retries included */
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
+		double stream_idle; /* invoke_mode stream: silence that cuts a started stream */
 	} timeouts;
 
 	struct {
@@ -75,6 +83,7 @@ struct config {
 		size_t max_header;
 		int max_connections; /* per worker */
 		int max_inflight;    /* invocations per worker */
+		size_t stream_buffer; /* invoke_mode stream: what waits for a slow client */
 	} limits;
 
 	struct {

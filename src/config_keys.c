@@ -542,6 +542,23 @@ set_log_level(struct load *ld, const struct key *k, void *base, yaml_document_t 
 	return 0;
 }
 
+static int
+set_invoke_mode(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+                yaml_node_t *node, const char *text)
+{
+	const char *v;
+
+	if ((v = scalar_text(ld, k, node, text)) == NULL)
+		return -1;
+	if (strcmp(v, "buffered") == 0)
+		*FIELD(base, k, int) = CONFIG_INVOKE_BUFFERED;
+	else if (strcmp(v, "stream") == 0)
+		*FIELD(base, k, int) = CONFIG_INVOKE_STREAM;
+	else
+		return load_error(ld, "expected %s, got \"%s\"", k->type->what, v);
+	return 0;
+}
+
 /* Lists of addresses: a YAML list, or one string (commas allowed). */
 
 int
@@ -764,6 +781,8 @@ static const struct key_type t_duration = {
     "duration", "a duration (seconds, or a number with ms, s, m or h)", set_duration};
 static const struct key_type t_size = {"size", "a size (bytes, or a number with K, M or G)",
                                        set_size};
+static const struct key_type t_invoke_mode = {"buffered|stream", "buffered or stream",
+                                              set_invoke_mode};
 static const struct key_type t_log_level = {
     "error|warn|info|debug", "a log level (error, warn, info, debug)", set_log_level};
 static const struct key_type t_listen = {"address list", "an address (HOST:PORT)", set_listen};
@@ -800,6 +819,8 @@ static const struct key timeouts_keys[] = {
      "TCP and TLS connect to the Lambda endpoint"},
     {"shutdown", &t_duration, OFF(timeouts.shutdown), "30", 0, DAY, NULL,
      "grace for in-flight requests on stop or reload"},
+    {"stream_idle", &t_duration, OFF(timeouts.stream_idle), "30", MS, DAY, NULL,
+     "invoke_mode stream: a response stream that brings no byte this long is cut short"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -812,6 +833,9 @@ static const struct key limits_keys[] = {
      "client connections per worker"},
     {"max_inflight", &t_int, OFF(limits.max_inflight), "256", 1, 1000000, NULL,
      "invocations in flight per worker; more waiting requests get 503 at once"},
+    {"stream_buffer", &t_size, OFF(limits.stream_buffer), "256K", 16 * 1024.0,
+     1024.0 * 1024 * 1024, NULL,
+     "invoke_mode stream: bytes held for a slow client before the stream is paused"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -899,6 +923,9 @@ const struct key root_keys[] = {
      "one line per request: a file path, syslog, - (stderr) or off"},
     {"forwarded_for", &t_bool, OFF(forwarded_for), "true", 0, 0, NULL,
      "append the client address to X-Forwarded-For"},
+    {"invoke_mode", &t_invoke_mode, OFF(invoke_mode), "buffered", 0, 0, NULL,
+     "buffered (Invoke, 6 MB, retries) or stream (InvokeWithResponseStream, 200 MB, "
+     "first bytes early)"},
     {"timeouts", &t_block, 0, NULL, 0, 0, timeouts_keys, "time limits, in seconds"},
     {"limits", &t_block, 0, NULL, 0, 0, limits_keys, "sizes and counts"},
     {"retry", &t_block, 0, NULL, 0, 0, retry_keys, "invoke retries and worker respawns"},
