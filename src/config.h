@@ -75,7 +75,8 @@ struct config {
 		double invoke;   /* whole budget for one request, retries included */
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
-		double stream_idle; /* invoke_mode stream: silence that cuts a started stream */
+		/* invoke_mode stream: silence that cuts a started stream */
+		double stream_idle;
 	} timeouts;
 
 	struct {
@@ -83,7 +84,8 @@ struct config {
 		size_t max_header;
 		int max_connections; /* per worker */
 		int max_inflight;    /* invocations per worker */
-		size_t stream_buffer; /* invoke_mode stream: what waits for a slow client */
+		/* invoke_mode stream: what waits for a slow client */
+		size_t stream_buffer;
 	} limits;
 
 	struct {

@@ -833,9 +833,8 @@ static const struct key limits_keys[] = {
      "client connections per worker"},
     {"max_inflight", &t_int, OFF(limits.max_inflight), "256", 1, 1000000, NULL,
      "invocations in flight per worker; more waiting requests get 503 at once"},
-    {"stream_buffer", &t_size, OFF(limits.stream_buffer), "256K", 16 * 1024.0,
-     1024.0 * 1024 * 1024, NULL,
-     "invoke_mode stream: bytes held for a slow client before the stream is paused"},
+    {"stream_buffer", &t_size, OFF(limits.stream_buffer), "256K", 16 * 1024.0, 1024.0 * 1024 * 1024,
+     NULL, "invoke_mode stream: bytes held for a slow client before the stream is paused"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
