@@ -172,6 +172,8 @@ accesslog_format(const struct accesslog_entry *e, char *buf, size_t len)
 	accesslog_field(buf, len, &off, num, '\0');
 	accesslog_field(buf, len, &off, e->request_id, '\0');
 	accesslog_field(buf, len, &off, e->cache, '\0');
+	if (e->aborted)
+		accesslog_field(buf, len, &off, "aborted", '\0');
 	return buf;
 }
 

@@ -11,6 +11,10 @@
  *   TIME CLIENT METHOD HOST PATH STATUS BYTES DURATION_MS REQUEST_ID CACHE
  *   2026-11-29T10:31:28.123Z 127.0.0.1 GET api.github.com /user/repos 200 1234 12.3 5b6a... -
  *
+ * A streamed response cut short after its head (invoke_mode: stream) gets
+ * one more field, "aborted": STATUS is what was sent, BYTES how much of the
+ * body went out before the client's connection was closed.
+ *
  * In syslog mode TIME is left out (syslog stamps the line).
  */
 #ifndef SSP_ACCESSLOG_H
@@ -31,6 +35,7 @@ struct accesslog_entry {
 	double duration_ms;     /* from request accepted to reply sent */
 	const char *request_id; /* Lambda's x-amzn-RequestId */
 	const char *cache;      /* cache status ("HIT", "MISS"); NULL = "-" (not considered) */
+	int aborted;            /* the response was cut short after its head */
 };
 
 /*
