@@ -413,6 +413,11 @@ rs_closed(struct evhttp_connection *evcon, void *arg)
 	rs_enter(rs);
 	rs_end(rs, NULL, "the function's connection closed in the middle of its answer");
 	rs->closed = 1;
+	/* Nothing more for the consumer, which may be gone before a pending
+	 * install runs (the server is freed with its function process). */
+	if (rs->ops != NULL && rs->ops->released != NULL)
+		rs->ops->released(rs->arg);
+	rs->ops = NULL;
 	/* Closed before the GET /next answer went out: no install will come. */
 	if (!rs->sent)
 		rs->install_pending = 0;
@@ -432,10 +437,20 @@ rs_install_cb(evutil_socket_t fd, short what, void *arg)
 	if (!rs->closed) {
 		bufferevent_getcb(rs->bev, &rs->h_read, &rs->h_write, &rs->h_event, &rs->h_arg);
 		if (rs->evcon == NULL) {
-			/* A new connection: evhttp's callback argument is it. */
-			rs->evcon = rs->h_arg;
-			evhttp_connection_set_closecb(rs->evcon, rs_closed, rs);
+			/* A new connection (we hold a reference on its bufferevent):
+			 * evhttp's callback argument is the connection, and no
+			 * callback means evhttp freed it already. */
+			if (rs->h_read == NULL) {
+				rs->closed = 1;
+				rs->ops = NULL;
+			} else {
+				rs->evcon = rs->h_arg;
+				evhttp_connection_set_closecb(rs->evcon, rs_closed, rs);
+			}
+			bufferevent_decref(rs->bev);
 		}
+	}
+	if (!rs->closed) {
 		bufferevent_setcb(rs->bev, rs_read, rs_write, rs_event, rs);
 		rs->installed = 1;
 		rs->state = RS_HEAD;
@@ -497,6 +512,7 @@ rs_new_connection(struct event_base *base, void *arg)
 		fatal("out of memory");
 	rs->install_pending = 1;
 	rs->sent = 1;
+	bufferevent_incref(bev);
 	event_active(rs->install, EV_TIMEOUT, 1);
 	return bev;
 }
