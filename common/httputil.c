@@ -3,6 +3,8 @@
  * hop-by-hop header removal, strict UTF-8 validation, base64 (mbedTLS),
  * reason phrases and method properties.
  */
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -268,4 +270,48 @@ http_method_idempotent(const char *method)
 		if (strcmp(method, idem[i]) == 0)
 			return 1;
 	return 0;
+}
+
+size_t
+http_error_text(char *out, size_t len, const char *request_id, const char *fmt, va_list ap)
+{
+	char msg[2048], *p, *q;
+	size_t n, i, o = 0;
+
+	if (len == 0)
+		return 0;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	for (p = msg; *p != '\0'; p++)
+		if (*p == '\r' || *p == '\n' || *p == '\t')
+			*p = ' ';
+	for (p = msg; *p != '\0' && o + 1 < len;) {
+		/* An account id: exactly 12 digits, not part of a longer number. */
+		n = strspn(p, "0123456789");
+		if (n == 12 && (p == msg || !isdigit((unsigned char)p[-1]))) {
+			for (i = 0; i < 12 && o + 1 < len; i++)
+				out[o++] = '*';
+			p += 12;
+			continue;
+		}
+		if (n > 0) {
+			for (i = 0; i < n && o + 1 < len; i++)
+				out[o++] = p[i];
+			p += n;
+			continue;
+		}
+		if (strncmp(p, "/home/", 6) == 0 ||
+		    (strncmp(p, "/root", 5) == 0 && (p[5] == '/' || p[5] == '\0' || p[5] == ' '))) {
+			q = p + (p[1] == 'h' ? 6 + strcspn(p + 6, "/ :,;)\"'") : 5);
+			out[o++] = '~';
+			p = q;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	if (request_id != NULL && *request_id != '\0')
+		snprintf(out + o, len - o, " (request id %s)\n", request_id);
+	else
+		snprintf(out + o, len - o, "\n");
+	return strlen(out);
 }

@@ -5,6 +5,7 @@
 #ifndef SSP_HTTPUTIL_H
 #define SSP_HTTPUTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "kvlist.h"
@@ -25,5 +26,14 @@ unsigned char *http_base64_decode(const char *, size_t, size_t *outlen);
 const char *http_reason(int status);
 /* Is this method idempotent (RFC 9110 9.2.2)? */
 int http_method_idempotent(const char *method);
+/*
+ * The body of an error a daemon answers itself: the message on one line
+ * (line breaks become spaces), then " (request id ID)" and a newline. What
+ * the log may hold but a client must not see is masked: 12-digit AWS
+ * account ids become ************ and home directories (/home/NAME,
+ * /root) ~. Writes into out (always NUL-terminated); returns the length.
+ */
+size_t http_error_text(char *out, size_t len, const char *request_id, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -40,6 +40,7 @@
 #include "httputil.h"
 #include "kvlist.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 #define CACHE_MAGIC 0x53535043u
@@ -1176,6 +1177,7 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 			cr->wait_start = cache_now();
 			evtimer_add(cr->timer, &tv);
 			log_debug("cache: waiting for another request's fill of %s", cr->logname);
+			metrics_cache_wait();
 			return CACHE_WAIT;
 		}
 	}
@@ -1260,9 +1262,11 @@ cache_response(struct cache_req *cr, struct evhttp_request *req, int status, con
 	}
 	TAILQ_FOREACH(kv, out, next)
 	{
-		/* Per connection, or ours to compute on every hit. */
+		/* Per connection, or ours to compute on every hit (the request
+		 * id is the request's, not the response's). */
 		if (strcasecmp(kv->key, "Connection") == 0 || strcasecmp(kv->key, "Age") == 0 ||
-		    strcasecmp(kv->key, "Cache-Status") == 0)
+		    strcasecmp(kv->key, "Cache-Status") == 0 ||
+		    strcasecmp(kv->key, "X-Request-Id") == 0)
 			continue;
 		kvlist_add(&resp, kv->key, kv->value);
 	}

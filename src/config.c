@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <netdb.h>
@@ -156,6 +157,18 @@ seen_line(struct load *ld, const char *path)
 	return s != NULL ? s->line : 0;
 }
 
+int
+seen_at(struct load *ld, const char *path)
+{
+	struct seen *s = seen_find(ld, path);
+
+	if (s == NULL)
+		return 0;
+	ld->file = s->file;
+	ld->line = s->line;
+	return 1;
+}
+
 /* Set the keys of a mapping node from table; ld->path names the mapping. */
 int
 walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t *doc,
@@ -186,6 +199,11 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 		name = (const char *)kn->data.scalar.value;
 		snprintf(ld->path + plen, sizeof ld->path - plen, "%s%s", plen > 0 ? "." : "",
 		         name);
+		/* include: was applied before the walk (load_includes()). */
+		if (table == root_keys && plen == 0 && strcmp(name, "include") == 0) {
+			ld->path[plen] = '\0';
+			continue;
+		}
 		if ((sub = key_find(table, name)) == NULL) {
 			best = NULL;
 			bestd = 3;
@@ -205,12 +223,18 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 			}
 			return load_error(ld, "unknown key%s", known);
 		}
-		if ((s = seen_find(ld, ld->path)) != NULL)
+		/* Twice in one file is a mistake; a later file overriding an
+		 * earlier one is what includes are for. */
+		if ((s = seen_find(ld, ld->path)) != NULL && s->file == ld->file)
 			return load_error(ld, "duplicate key (first set on line %d)", s->line);
-		ld->seen = xreallocarray(ld->seen, ld->nseen + 1, sizeof *ld->seen);
-		s = &ld->seen[ld->nseen++];
-		s->path = xstrdup(ld->path);
+		if (s == NULL) {
+			ld->seen = xreallocarray(ld->seen, ld->nseen + 1, sizeof *ld->seen);
+			s = &ld->seen[ld->nseen++];
+			s->path = xstrdup(ld->path);
+		}
+		s->file = ld->file;
 		s->line = ld->line;
+		s->order = ++ld->order;
 		/* Scalars are reported on their own line (a value may follow later). */
 		if (vn->type == YAML_SCALAR_NODE)
 			ld->line = (int)vn->start_mark.line + 1;
@@ -442,7 +466,306 @@ load_free(struct load *ld)
 	for (i = 0; i < ld->nseen; i++)
 		free(ld->seen[i].path);
 	free(ld->seen);
+	for (i = 0; i < ld->nfiles; i++)
+		free(ld->files[i]);
+	free(ld->files);
 	free(ld);
+}
+
+/*
+ * Read a configuration file whole. Returns the text (caller frees), or NULL
+ * with err set; *missing is set when it does not exist.
+ */
+static char *
+read_file(const char *path, int *missing, char *err, size_t errlen)
+{
+	FILE *f;
+	char *text;
+	size_t n;
+
+	*missing = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		*missing = errno == ENOENT;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	text = xmalloc(MAX_FILE_SIZE + 1);
+	n = fread(text, 1, MAX_FILE_SIZE + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		fclose(f);
+		free(text);
+		return NULL;
+	}
+	fclose(f);
+	if (n > MAX_FILE_SIZE) {
+		snprintf(err, errlen, "%s: larger than %d bytes: not a configuration file", path,
+		         MAX_FILE_SIZE);
+		free(text);
+		return NULL;
+	}
+	if (memchr(text, '\0', n) != NULL) {
+		snprintf(err, errlen, "%s: contains a NUL byte: not a configuration file", path);
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	return text;
+}
+
+/*
+ * ${VAR} and ${VAR:-default} in a scalar value, from the environment; $${
+ * is a literal ${. An unset variable without a default is an error that
+ * names it (empty counts as unset for :-, as in the shell).
+ */
+static int
+substitute_scalar(struct load *ld, yaml_node_t *n)
+{
+	const char *s = (const char *)n->data.scalar.value, *p, *end, *colon, *val;
+	char name[128], *out;
+	size_t len = 0, cap, nlen;
+
+	if (strchr(s, '$') == NULL)
+		return 0;
+	cap = strlen(s) + 1;
+	out = xmalloc(cap);
+#define PUT(src, cnt)                                                                              \
+	do {                                                                                       \
+		while (len + (cnt) + 1 > cap)                                                      \
+			out = xrealloc(out, cap *= 2);                                             \
+		memcpy(out + len, (src), (cnt));                                                   \
+		len += (cnt);                                                                      \
+	} while (0)
+	for (p = s; *p != '\0';) {
+		if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+			PUT("${", 2);
+			p += 3;
+			continue;
+		}
+		if (p[0] != '$' || p[1] != '{') {
+			PUT(p, 1);
+			p++;
+			continue;
+		}
+		if ((end = strchr(p + 2, '}')) == NULL) {
+			free(out);
+			return load_error(ld, "\"${\" without a closing \"}\" (write $${ for a "
+			                      "literal ${)");
+		}
+		colon = memchr(p + 2, ':', (size_t)(end - p - 2));
+		nlen = (size_t)((colon != NULL ? colon : end) - (p + 2));
+		if (nlen == 0 || nlen >= sizeof name ||
+		    (!isalpha((unsigned char)p[2]) && p[2] != '_') ||
+		    strspn(p + 2,
+		           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+		        nlen ||
+		    (colon != NULL && colon[1] != '-')) {
+			free(out);
+			return load_error(ld, "\"%.*s\": expected ${NAME} or ${NAME:-default}",
+			                  (int)(end - p + 1), p);
+		}
+		memcpy(name, p + 2, nlen);
+		name[nlen] = '\0';
+		val = getenv(name);
+		if (colon != NULL && (val == NULL || *val == '\0'))
+			PUT(colon + 2, (size_t)(end - colon - 2));
+		else if (val == NULL) {
+			free(out);
+			return load_error(ld,
+			                  "${%s}: the environment variable %s is not set (give a "
+			                  "default with ${%s:-default})",
+			                  name, name, name);
+		} else
+			PUT(val, strlen(val));
+		p = end + 1;
+	}
+#undef PUT
+	out[len] = '\0';
+	free(n->data.scalar.value);
+	n->data.scalar.value = (yaml_char_t *)out;
+	n->data.scalar.length = len;
+	return 0;
+}
+
+/* Substitute in every scalar value under node (keys are left alone). */
+static int
+substitute(struct load *ld, yaml_document_t *doc, yaml_node_t *node, int depth)
+{
+	size_t plen = strlen(ld->path);
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *it;
+	yaml_node_t *kn;
+
+	if (depth > MAX_DEPTH)
+		return 0;
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		ld->line = (int)node->start_mark.line + 1;
+		return substitute_scalar(ld, node);
+	case YAML_SEQUENCE_NODE:
+		for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++)
+			if (substitute(ld, doc, yaml_document_get_node(doc, *it), depth + 1) == -1)
+				return -1;
+		return 0;
+	case YAML_MAPPING_NODE:
+		for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top;
+		     pair++) {
+			kn = yaml_document_get_node(doc, pair->key);
+			if (kn->type == YAML_SCALAR_NODE)
+				snprintf(ld->path + plen, sizeof ld->path - plen, "%s%s",
+				         plen > 0 ? "." : "", (const char *)kn->data.scalar.value);
+			if (substitute(ld, doc, yaml_document_get_node(doc, pair->value),
+			               depth + 1) == -1)
+				return -1;
+			ld->path[plen] = '\0';
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int load_file(struct load *ld, const char *path);
+
+/* One include: item, a file or a glob, relative to the including file's directory. */
+static int
+include_item(struct load *ld, const char *item)
+{
+	char pattern[PATH_MAX], *slash;
+	const char *file = ld->file;
+	int line = ld->line, rc;
+	glob_t g;
+	size_t i;
+
+	if (*item == '/')
+		snprintf(pattern, sizeof pattern, "%s", item);
+	else if ((slash = strrchr(file, '/')) != NULL)
+		snprintf(pattern, sizeof pattern, "%.*s/%s", (int)(slash - file), file, item);
+	else
+		snprintf(pattern, sizeof pattern, "%s", item);
+	memset(&g, 0, sizeof g);
+	rc = glob(pattern, GLOB_ERR, NULL, &g);
+	if (rc == GLOB_NOMATCH) {
+		globfree(&g);
+		/* An empty /etc/ssm-sign-proxy.d/ is fine; a named file that
+		 * is not there is a mistake. */
+		if (strpbrk(item, "*?[") != NULL)
+			return 0;
+		return load_error(ld, "\"%s\": no such file", pattern);
+	}
+	if (rc != 0) {
+		globfree(&g);
+		return load_error(ld, "\"%s\": cannot read the directory", pattern);
+	}
+	/* glob() sorts (no GLOB_NOSORT): files apply in name order. */
+	for (i = 0; i < g.gl_pathc; i++) {
+		if (load_file(ld, g.gl_pathv[i]) == -1) {
+			globfree(&g);
+			return -1;
+		}
+		ld->file = file;
+		ld->line = line;
+		snprintf(ld->path, sizeof ld->path, "include");
+	}
+	globfree(&g);
+	return 0;
+}
+
+/* The include: key of a file's root mapping, applied before the file's own keys. */
+static int
+load_includes(struct load *ld, yaml_document_t *doc, yaml_node_t *root)
+{
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *it;
+	yaml_node_t *kn, *vn, *n;
+
+	for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+		kn = yaml_document_get_node(doc, pair->key);
+		if (kn->type != YAML_SCALAR_NODE ||
+		    strcmp((const char *)kn->data.scalar.value, "include") != 0)
+			continue;
+		vn = yaml_document_get_node(doc, pair->value);
+		snprintf(ld->path, sizeof ld->path, "include");
+		ld->line = (int)vn->start_mark.line + 1;
+		if (node_is_null(vn))
+			continue;
+		if (vn->type == YAML_SCALAR_NODE) {
+			if (include_item(ld, (const char *)vn->data.scalar.value) == -1)
+				return -1;
+			continue;
+		}
+		if (vn->type != YAML_SEQUENCE_NODE)
+			return load_error(ld, "expected a file, a glob or a list of them, got %s",
+			                  node_kind(vn));
+		for (it = vn->data.sequence.items.start; it < vn->data.sequence.items.top; it++) {
+			n = yaml_document_get_node(doc, *it);
+			ld->line = (int)n->start_mark.line + 1;
+			if (n->type != YAML_SCALAR_NODE || node_is_null(n))
+				return load_error(ld,
+				                  "expected a file or a glob in the list, got %s",
+				                  node_kind(n));
+			if (include_item(ld, (const char *)n->data.scalar.value) == -1)
+				return -1;
+		}
+	}
+	ld->path[0] = '\0';
+	return 0;
+}
+
+/*
+ * Apply one file's text: substitution, then its includes in order, then
+ * its own keys, so that later files win over earlier ones and the
+ * including file over all it includes.
+ */
+static int
+load_doc(struct load *ld, const char *text)
+{
+	yaml_document_t doc;
+	yaml_node_t *root;
+	int rc = 0;
+
+	if (parse_yaml(ld, text, &doc) == -1)
+		return -1;
+	root = yaml_document_get_root_node(&doc);
+	if (root != NULL && !node_is_null(root)) {
+		if (root->type != YAML_MAPPING_NODE) {
+			ld->line = (int)root->start_mark.line + 1;
+			load_error(ld, "expected a mapping of keys (key: value), got %s",
+			           node_kind(root));
+			rc = -1;
+		} else if (substitute(ld, &doc, root, 0) == -1 ||
+		           load_includes(ld, &doc, root) == -1)
+			rc = -1;
+		else {
+			ld->path[0] = '\0';
+			rc = walk_block(ld, root_keys, ld->cfg, &doc, root);
+		}
+	}
+	yaml_document_delete(&doc);
+	return rc;
+}
+
+static int
+load_file(struct load *ld, const char *path)
+{
+	char *text, err[512];
+	int missing, rc;
+
+	if (ld->depth >= MAX_INCLUDE_DEPTH)
+		return load_error(ld, "\"%s\": includes nested more than %d deep (a loop?)", path,
+		                  MAX_INCLUDE_DEPTH);
+	if ((text = read_file(path, &missing, err, sizeof err)) == NULL)
+		return load_error(ld, "%s", err);
+	ld->files = xreallocarray(ld->files, ld->nfiles + 1, sizeof *ld->files);
+	ld->files[ld->nfiles] = xstrdup(path);
+	ld->file = ld->files[ld->nfiles++];
+	ld->line = 0;
+	ld->path[0] = '\0';
+	ld->depth++;
+	rc = load_doc(ld, text);
+	ld->depth--;
+	free(text);
+	return rc;
 }
 
 static struct config *
@@ -451,9 +774,6 @@ load_text(const char *text, const char *name, const char *path, const struct con
 {
 	struct load *ld;
 	struct config *cfg;
-	yaml_document_t doc;
-	yaml_node_t *root;
-	int rc = 0;
 
 	ld = xcalloc(1, sizeof *ld);
 	cfg = xcalloc(1, sizeof *cfg);
@@ -468,20 +788,7 @@ load_text(const char *text, const char *name, const char *path, const struct con
 
 	if (text != NULL) {
 		ld->file = name;
-		if (parse_yaml(ld, text, &doc) == -1)
-			goto fail;
-		root = yaml_document_get_root_node(&doc);
-		if (root != NULL && !node_is_null(root)) {
-			if (root->type != YAML_MAPPING_NODE) {
-				ld->line = (int)root->start_mark.line + 1;
-				load_error(ld, "expected a mapping of keys (key: value), got %s",
-				           node_kind(root));
-				rc = -1;
-			} else
-				rc = walk_block(ld, root_keys, cfg, &doc, root);
-		}
-		yaml_document_delete(&doc);
-		if (rc == -1)
+		if (load_doc(ld, text) == -1)
 			goto fail;
 	}
 	if (cli != NULL && apply_cli(ld, cli) == -1)
@@ -519,39 +826,16 @@ config_load(const struct config_cli *cli, char *err, size_t errlen)
 {
 	const char *path = cli->config_path != NULL ? cli->config_path : config_default_path();
 	struct config *cfg;
-	FILE *f;
 	char *text;
-	size_t n;
+	int missing;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((text = read_file(path, &missing, err, errlen)) == NULL) {
 		/* The Go tool's flags alone are a complete configuration. */
-		if (errno == ENOENT && !cli->config_path_given &&
+		if (missing && !cli->config_path_given &&
 		    (cli->function_name != NULL || cli->address != NULL))
 			return load_text(NULL, path, NULL, cli, err, errlen);
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
-	text = xmalloc(MAX_FILE_SIZE + 1);
-	n = fread(text, 1, MAX_FILE_SIZE + 1, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		fclose(f);
-		free(text);
-		return NULL;
-	}
-	fclose(f);
-	if (n > MAX_FILE_SIZE) {
-		snprintf(err, errlen, "%s: larger than %d bytes: not a configuration file", path,
-		         MAX_FILE_SIZE);
-		free(text);
-		return NULL;
-	}
-	if (memchr(text, '\0', n) != NULL) {
-		snprintf(err, errlen, "%s: contains a NUL byte: not a configuration file", path);
-		free(text);
-		return NULL;
-	}
-	text[n] = '\0';
 	cfg = load_text(text, path, path, cli, err, errlen);
 	free(text);
 	return cfg;
@@ -574,6 +858,11 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->pid_file);
 	free(cfg->access_log);
+	free(cfg->log);
+	free(cfg->admin.listen);
+	free(cfg->admin.socket);
+	free(cfg->admin.allow);
+	metrics_hosts_free(cfg);
 	cache_hosts_free(cfg->cache.hosts, cfg->cache.nhosts);
 	free(cfg->local_function.command);
 	kvlist_free(&cfg->local_function.environment);

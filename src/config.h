@@ -34,6 +34,11 @@ struct config_cidr {
 	int prefix;
 };
 
+enum { CONFIG_FORMAT_TEXT = 0, CONFIG_FORMAT_JSON = 1 };
+
+/* admin.metrics_hosts: at most this many hosts get a label of their own. */
+#define CONFIG_METRICS_HOSTS_MAX 32
+
 struct config_cache_host {
 	char *host;     /* lower case, "host" or "host:port" */
 	double ttl;     /* resolved: a host given as a mapping without ttl gets cache.ttl */
@@ -64,7 +69,10 @@ struct config {
 	char *user;       /* run workers as; NULL = stay as started */
 	char *pid_file;   /* NULL = none */
 	int log_level;    /* enum log_level */
+	char *log;        /* the daemon's own log: "stderr", "syslog" or a file path */
+	int log_format;   /* CONFIG_FORMAT_TEXT or CONFIG_FORMAT_JSON */
 	char *access_log; /* path, "syslog", "-" (stderr, the default) or "off" */
+	int access_log_format;
 	int forwarded_for;
 	int invoke_mode; /* enum config_invoke_mode */
 
@@ -120,6 +128,19 @@ struct config {
 		double timeout;
 	} local_function;
 
+	struct {
+		struct config_listen *listen; /* NULL = no admin listener */
+		char *socket;                 /* or a unix socket path; NULL = none */
+		int socket_mode;              /* its permission bits */
+		struct config_cidr *allow;
+		size_t nallow;
+		char **metrics_hosts; /* host names allowed as metric labels */
+		size_t nmetrics_hosts;
+		double ready_margin;   /* credentials valid at least this long to be ready */
+		int ready_invocations; /* the last N invocations ... */
+		double ready_window;   /* ... within this many seconds, all failed: not ready */
+	} admin;
+
 	/*
 	 * Things worth telling the operator that do not stop the daemon (for
 	 * example function_name still the placeholder): -t prints them, the
@@ -136,6 +157,7 @@ struct config_cli {
 	const char *function_name; /* -function-name */
 	const char *address;       /* -address / -addr */
 	int test_only;             /* -t */
+	int dump;                  /* -T: print the effective configuration */
 };
 
 /*
@@ -160,6 +182,14 @@ struct config *config_load(const struct config_cli *, char *err, size_t errlen);
 struct config *config_load_string(const char *text, const char *name, const struct config_cli *,
                                   char *err, size_t errlen);
 void config_free(struct config *);
+/*
+ * Write the effective configuration as YAML: every key, defaults included,
+ * in table order, in a form config_load() reads back to the same
+ * configuration (and that this function prints identically again).
+ */
+void config_dump(const struct config *, FILE *);
+/* Does the admin allow list admit addr? Unix-socket peers always pass. */
+int config_admin_allowed(const struct config *, const struct sockaddr *addr);
 /*
  * Does addr (a client address) match the allow list? A v4-mapped IPv6
  * address (::ffff:a.b.c.d) is matched as the IPv4 address it carries.

@@ -275,6 +275,65 @@ set_allow(struct load *ld, const struct key *k, void *base, yaml_document_t *doc
 	return 0;
 }
 
+/*
+ * admin.listen: off (empty), a loopback HOST:PORT, or the absolute path of
+ * a unix socket. The admin listener tells anyone who reaches it how the
+ * fleet's tokens are used, so it never listens beyond loopback.
+ */
+int
+set_admin_listen(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+                 yaml_node_t *node, const char *text)
+{
+	struct config *cfg = base;
+	struct config_listen l;
+	const char *v, *why;
+	char buf[300];
+
+	if ((v = scalar_text(ld, k, node, text)) == NULL)
+		return -1;
+	free(cfg->admin.listen);
+	cfg->admin.listen = NULL;
+	free(cfg->admin.socket);
+	cfg->admin.socket = NULL;
+	if (*v == '\0' || strcmp(v, "off") == 0)
+		return 0;
+	if (*v == '/') {
+		if (strlen(v) >= 108)
+			return load_error(ld, "\"%s\": too long for a unix socket path", v);
+		cfg->admin.socket = xstrdup(v);
+		return 0;
+	}
+	if ((why = listen_parse(v, &l, buf, sizeof buf)) != NULL)
+		return load_error(ld, "\"%s\": %s", v, why);
+	if (!config_is_loopback((struct sockaddr *)&l.addr))
+		return load_error(ld,
+		                  "\"%s\" is not a loopback address: the admin listener only "
+		                  "listens on loopback or a unix socket",
+		                  v);
+	cfg->admin.listen = xmalloc(sizeof *cfg->admin.listen);
+	*cfg->admin.listen = l;
+	return 0;
+}
+
+int
+set_admin_allow(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+                yaml_node_t *node, const char *text)
+{
+	struct config *cfg = base;
+	struct cidr_list cl = {NULL, 0};
+
+	if (each_item(ld, k, doc, node, text, cidr_item, &cl) == -1) {
+		free(cl.v);
+		return -1;
+	}
+	if (cl.n == 0)
+		return load_error(ld, "an empty list would refuse every client");
+	free(cfg->admin.allow);
+	cfg->admin.allow = cl.v;
+	cfg->admin.nallow = cl.n;
+	return 0;
+}
+
 /* Addresses. */
 
 static int
@@ -291,8 +350,8 @@ prefix_match(const unsigned char *a, const unsigned char *net, int prefix)
 	return (a[full] & mask) == (net[full] & mask);
 }
 
-int
-config_allowed(const struct config *cfg, const struct sockaddr *addr)
+static int
+acl_match(const struct config_cidr *allow, size_t nallow, const struct sockaddr *addr)
 {
 	const unsigned char *a;
 	int family;
@@ -315,11 +374,24 @@ config_allowed(const struct config *cfg, const struct sockaddr *addr)
 		}
 	} else
 		return 0;
-	for (i = 0; i < cfg->nallow; i++)
-		if (cfg->allow[i].family == family &&
-		    prefix_match(a, cfg->allow[i].addr, cfg->allow[i].prefix))
+	for (i = 0; i < nallow; i++)
+		if (allow[i].family == family && prefix_match(a, allow[i].addr, allow[i].prefix))
 			return 1;
 	return 0;
+}
+
+int
+config_allowed(const struct config *cfg, const struct sockaddr *addr)
+{
+	return acl_match(cfg->allow, cfg->nallow, addr);
+}
+
+int
+config_admin_allowed(const struct config *cfg, const struct sockaddr *addr)
+{
+	if (addr->sa_family == AF_UNIX)
+		return 1; /* the socket's mode is the access control */
+	return acl_match(cfg->admin.allow, cfg->admin.nallow, addr);
 }
 
 int

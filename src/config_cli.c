@@ -25,6 +25,7 @@
 #include "config.h"
 #include "config_int.h"
 #include "log.h"
+#include "version.h"
 #include "xmalloc.h"
 
 /* The command line. */
@@ -33,11 +34,12 @@ void
 config_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ssm-sign-proxy [-c FILE] [-t] [-V] [-h] [-function-name NAME] "
+	        "usage: ssm-sign-proxy [-c FILE] [-t] [-T] [-V] [-h] [-function-name NAME] "
 	        "[-address ADDR]\n"
 	        "  -c FILE              configuration file (default %s)\n"
 	        "  -t                   check the configuration and exit: 0 valid, 1 not\n"
-	        "  -V                   print the version and exit\n"
+	        "  -T                   check it and print the effective configuration (YAML)\n"
+	        "  -V                   print the version and the libraries' versions, and exit\n"
 	        "  -h                   print this help and exit\n"
 	        "  -function-name NAME  Lambda function to invoke (overrides function_name)\n"
 	        "  -address ADDR        listen on ADDR, like 127.0.0.1:8000 or :8000 for all\n"
@@ -87,8 +89,9 @@ config_parse_args(int argc, char **argv, struct config_cli *cli, char *err, size
 			cli->config_path_given = 1;
 			continue;
 		}
-		if (strcmp(flag, "t") == 0 || strcmp(flag, "V") == 0 || strcmp(flag, "h") == 0 ||
-		    strcmp(flag, "help") == 0 || strcmp(flag, "version") == 0) {
+		if (strcmp(flag, "t") == 0 || strcmp(flag, "T") == 0 || strcmp(flag, "V") == 0 ||
+		    strcmp(flag, "h") == 0 || strcmp(flag, "help") == 0 ||
+		    strcmp(flag, "version") == 0) {
 			if (value != NULL) {
 				snprintf(err, errlen, "option -%s takes no value", flag);
 				return -1;
@@ -97,8 +100,13 @@ config_parse_args(int argc, char **argv, struct config_cli *cli, char *err, size
 				cli->test_only = 1;
 				continue;
 			}
+			if (flag[0] == 'T') {
+				cli->test_only = 1;
+				cli->dump = 1;
+				continue;
+			}
 			if (flag[0] == 'V' || flag[0] == 'v') {
-				printf("ssm-sign-proxy %s\n", VERSION);
+				version_print(stdout);
 				return 1;
 			}
 			config_usage(stdout);

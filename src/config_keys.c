@@ -542,6 +542,125 @@ set_log_level(struct load *ld, const struct key *k, void *base, yaml_document_t 
 	return 0;
 }
 
+/* log: where the daemon's own log goes. */
+static int
+set_log_dest(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+             yaml_node_t *node, const char *text)
+{
+	char **field = FIELD(base, k, char *);
+	const char *v;
+
+	if ((v = scalar_text(ld, k, node, text)) == NULL)
+		return -1;
+	if (*v == '\0')
+		return load_error(ld, "a value is required: stderr, syslog or a file path");
+	if (strcmp(v, "-") == 0)
+		v = "stderr";
+	if (strcmp(v, "syslog") != 0 && strcmp(v, "stderr") != 0 && *v != '/')
+		return load_error(ld, "\"%s\" is not stderr, syslog or an absolute path", v);
+	free(*field);
+	*field = xstrdup(v);
+	return 0;
+}
+
+static int
+set_format(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+           yaml_node_t *node, const char *text)
+{
+	const char *v;
+
+	if ((v = scalar_text(ld, k, node, text)) == NULL)
+		return -1;
+	if (strcasecmp(v, "text") == 0)
+		*FIELD(base, k, int) = CONFIG_FORMAT_TEXT;
+	else if (strcasecmp(v, "json") == 0)
+		*FIELD(base, k, int) = CONFIG_FORMAT_JSON;
+	else
+		return load_error(ld, "expected %s, got \"%s\"", k->type->what, v);
+	return 0;
+}
+
+/* A file mode in octal: "0660", "660". */
+static int
+set_mode(struct load *ld, const struct key *k, void *base, yaml_document_t *doc, yaml_node_t *node,
+         const char *text)
+{
+	const char *v;
+	char *end;
+	long n;
+
+	if ((v = scalar_text(ld, k, node, text)) == NULL)
+		return -1;
+	errno = 0;
+	n = strtol(v, &end, 8);
+	if (*v == '\0' || *end != '\0' || errno != 0 || strspn(v, "01234567") != strlen(v) ||
+	    n < 0 || n > 0777)
+		return load_error(ld, "expected %s, got \"%s\"", k->type->what, v);
+	*FIELD(base, k, int) = (int)n;
+	return 0;
+}
+
+static int
+host_item(struct load *ld, const char *item, void *arg)
+{
+	struct config *cfg = arg;
+	char *h, *p;
+	size_t i;
+
+	h = xstrdup(item);
+	for (p = h; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (i = 0; i < cfg->admin.nmetrics_hosts; i++)
+		if (strcmp(cfg->admin.metrics_hosts[i], h) == 0) {
+			free(h);
+			return load_error(ld, "\"%s\" is listed twice", item);
+		}
+	/* metrics.c keeps counters for this many hosts (the series stay bounded). */
+	if (cfg->admin.nmetrics_hosts >= CONFIG_METRICS_HOSTS_MAX) {
+		free(h);
+		return load_error(ld, "at most %d hosts", CONFIG_METRICS_HOSTS_MAX);
+	}
+	cfg->admin.metrics_hosts =
+	    xreallocarray(cfg->admin.metrics_hosts, cfg->admin.nmetrics_hosts + 1, sizeof(char *));
+	cfg->admin.metrics_hosts[cfg->admin.nmetrics_hosts++] = h;
+	return 0;
+}
+
+void
+metrics_hosts_free(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->admin.nmetrics_hosts; i++)
+		free(cfg->admin.metrics_hosts[i]);
+	free(cfg->admin.metrics_hosts);
+	cfg->admin.metrics_hosts = NULL;
+	cfg->admin.nmetrics_hosts = 0;
+}
+
+static int valid_host(const char *s);
+
+static int
+set_metrics_hosts(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+                  yaml_node_t *node, const char *text)
+{
+	struct config *cfg = base;
+	size_t i;
+
+	metrics_hosts_free(cfg);
+	if (node == NULL && text == NULL)
+		return 0;
+	if (node != NULL && node_is_null(node))
+		return 0;
+	if (each_item(ld, k, doc, node, text, host_item, cfg) == -1)
+		return -1;
+	for (i = 0; i < cfg->admin.nmetrics_hosts; i++)
+		if (!valid_host(cfg->admin.metrics_hosts[i]))
+			return load_error(ld, "\"%s\" is not a host name (or host:port)",
+			                  cfg->admin.metrics_hosts[i]);
+	return 0;
+}
+
 static int
 set_invoke_mode(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
                 yaml_node_t *node, const char *text)
@@ -657,12 +776,17 @@ set_environment(struct load *ld, const struct key *k, void *base, yaml_document_
 		kvlist_add(&out, name, value);
 	}
 	ld->line = line;
-	kvlist_free(env);
-	*env = out;
+	/* Maps merge across included files: a later file adds and replaces
+	 * names, it does not drop the others (null does). */
+	for (size_t i = 0; i < out.n; i++) {
+		kvlist_del_exact(env, out.v[i].name);
+		kvlist_add(env, out.v[i].name, out.v[i].value);
+	}
+	kvlist_free(&out);
 	return 0;
 }
 
-static const struct key cache_host_keys[];
+const struct key cache_host_keys[];
 
 static int
 valid_host(const char *s)
@@ -695,7 +819,7 @@ set_cache_hosts(struct load *ld, const struct key *k, void *base, yaml_document_
 {
 	struct config *cfg = base;
 	struct config_cache_host *hosts = NULL, *h;
-	size_t n = 0, i, plen = strlen(ld->path);
+	size_t n = 0, i, j, plen = strlen(ld->path);
 	yaml_node_pair_t *pair;
 	yaml_node_t *kn, *vn;
 	char *name, *p;
@@ -754,6 +878,18 @@ set_cache_hosts(struct load *ld, const struct key *k, void *base, yaml_document_
 		ld->path[plen] = '\0';
 	}
 	ld->line = line;
+	/* Maps merge across included files: hosts from an earlier file that
+	 * this one does not name stay (null drops them all). */
+	for (i = 0; i < cfg->cache.nhosts; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(hosts[j].host, cfg->cache.hosts[i].host) == 0)
+				break;
+		if (j < n)
+			continue;
+		hosts = xreallocarray(hosts, n + 1, sizeof *hosts);
+		hosts[n++] = cfg->cache.hosts[i];
+		cfg->cache.hosts[i].host = NULL;
+	}
 	cache_hosts_free(cfg->cache.hosts, cfg->cache.nhosts);
 	cfg->cache.hosts = hosts;
 	cfg->cache.nhosts = n;
@@ -765,31 +901,37 @@ fail:
 
 /* The types. */
 
-static const struct key_type t_string = {"string", "a string", set_string};
-static const struct key_type t_path = {"path", "an absolute path", set_path};
-static const struct key_type t_access_log = {"path|syslog|-|off",
-                                             "a path, syslog, - (stderr) or off", set_access_log};
-static const struct key_type t_user = {"user", "a user name", set_user};
-static const struct key_type t_region = {"region", "a region name", set_region};
-static const struct key_type t_proxy = {"url", "a proxy URL", set_egress_proxy};
-static const struct key_type t_function = {"function", "a function name or ARN", set_function};
+static const struct key_type t_string = {"string", "a string", set_string, print_string};
+static const struct key_type t_path = {"path", "an absolute path", set_path, print_string};
+static const struct key_type t_access_log = {
+    "path|syslog|-|off", "a path, syslog, - (stderr) or off", set_access_log, print_string};
+static const struct key_type t_user = {"user", "a user name", set_user, print_string};
+static const struct key_type t_region = {"region", "a region name", set_region, print_string};
+static const struct key_type t_proxy = {"url", "a proxy URL", set_egress_proxy, print_string};
+static const struct key_type t_function = {"function", "a function name or ARN", set_function,
+                                           print_string};
 static const struct key_type t_bool = {"bool", "a boolean (true, false, yes, no, on, off)",
-                                       set_bool};
-static const struct key_type t_int = {"int", "an integer", set_int};
-static const struct key_type t_workers = {"int|auto", "an integer or auto", set_workers};
-static const struct key_type t_duration = {
-    "duration", "a duration (seconds, or a number with ms, s, m or h)", set_duration};
+                                       set_bool, print_bool};
+static const struct key_type t_int = {"int", "an integer", set_int, print_int};
+static const struct key_type t_workers = {"int|auto", "an integer or auto", set_workers, print_int};
+static const struct key_type t_duration = {"duration",
+                                           "a duration (seconds, or a number with ms, s, m or h)",
+                                           set_duration, print_duration};
 static const struct key_type t_size = {"size", "a size (bytes, or a number with K, M or G)",
-                                       set_size};
+                                       set_size, print_size};
 static const struct key_type t_invoke_mode = {"buffered|stream", "buffered or stream",
-                                              set_invoke_mode};
-static const struct key_type t_log_level = {
-    "error|warn|info|debug", "a log level (error, warn, info, debug)", set_log_level};
-static const struct key_type t_listen = {"address list", "an address (HOST:PORT)", set_listen};
-static const struct key_type t_allow = {"cidr list", "an address or CIDR", set_allow};
-static const struct key_type t_env = {"map", "a mapping of NAME: value", set_environment};
+                                              set_invoke_mode, print_invoke_mode};
+static const struct key_type t_log_level = {"error|warn|info|debug",
+                                            "a log level (error, warn, info, debug)", set_log_level,
+                                            print_log_level};
+static const struct key_type t_listen = {"address list", "an address (HOST:PORT)", set_listen,
+                                         print_listen};
+static const struct key_type t_allow = {"cidr list", "an address or CIDR", set_allow, print_allow};
+static const struct key_type t_env = {"map", "a mapping of NAME: value", set_environment,
+                                      print_env};
 static const struct key_type t_cache_hosts = {
-    "map", "a mapping of host: TTL or host: {ttl, private, cookies}", set_cache_hosts};
+    "map", "a mapping of host: TTL or host: {ttl, private, cookies}", set_cache_hosts,
+    print_cache_hosts};
 static int
 set_block(struct load *ld, const struct key *k, void *base, yaml_document_t *doc, yaml_node_t *node,
           const char *text)
@@ -797,7 +939,19 @@ set_block(struct load *ld, const struct key *k, void *base, yaml_document_t *doc
 	return walk_block(ld, k->block, base, doc, node);
 }
 
-const struct key_type t_block = {"block", "a mapping of keys", set_block};
+const struct key_type t_block = {"block", "a mapping of keys", set_block, NULL};
+static const struct key_type t_log = {"stderr|syslog|path", "stderr, syslog or an absolute path",
+                                      set_log_dest, print_string};
+static const struct key_type t_format = {"text|json", "text or json", set_format, print_format};
+static const struct key_type t_mode = {"mode", "a file mode in octal (like 0660)", set_mode,
+                                       print_mode};
+static const struct key_type t_admin_listen = {"address|path",
+                                               "a loopback HOST:PORT or a unix socket path",
+                                               set_admin_listen, print_admin_listen};
+static const struct key_type t_admin_allow = {"cidr list", "an address or CIDR", set_admin_allow,
+                                              print_admin_allow};
+static const struct key_type t_hosts = {"host list", "a host name", set_metrics_hosts,
+                                        print_metrics_hosts};
 
 /* The tables. Offsets are from struct config, except in cache_host_keys. */
 
@@ -867,7 +1021,7 @@ static const struct key credentials_keys[] = {
 
 #define HOFF(f) offsetof(struct config_cache_host, f)
 
-static const struct key cache_host_keys[] = {
+const struct key cache_host_keys[] = {
     /* ttl first: the short form "host: TTL" sets it. */
     {"ttl", &t_duration, HOFF(ttl), NULL, 0, YEAR, NULL, "this host's TTL (default: cache.ttl)"},
     {"private", &t_bool, HOFF(private_ok), "false", 0, 0, NULL,
@@ -901,6 +1055,24 @@ static const struct key local_function_keys[] = {
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
+static const struct key admin_keys[] = {
+    {"listen", &t_admin_listen, 0, NULL, 0, 0, NULL,
+     "off, a loopback HOST:PORT, or a unix socket path; served by the master"},
+    {"socket_mode", &t_mode, OFF(admin.socket_mode), "0660", 0, 0, NULL,
+     "permissions of the unix socket"},
+    {"allow", &t_admin_allow, 0, "127.0.0.0/8, ::1", 0, 0, NULL,
+     "clients allowed on the admin listener (a unix socket relies on its mode)"},
+    {"metrics_hosts", &t_hosts, 0, NULL, 0, 0, NULL,
+     "hosts that get their own label in /metrics (others count as \"other\")"},
+    {"ready_margin", &t_duration, OFF(admin.ready_margin), "60", 0, DAY, NULL,
+     "/readyz: the credentials must stay valid at least this long"},
+    {"ready_invocations", &t_int, OFF(admin.ready_invocations), "10", 1, 1000, NULL,
+     "/readyz: not ready when this many last invocations all failed ..."},
+    {"ready_window", &t_duration, OFF(admin.ready_window), "60", 1, DAY, NULL,
+     "... within this many seconds"},
+    {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
+};
+
 const struct key root_keys[] = {
     {"function_name", &t_function, OFF(function_name), NULL, 0, 0, NULL,
      "Lambda function: NAME, NAME:ALIAS, ACCOUNT:function:NAME or a function ARN"},
@@ -918,8 +1090,14 @@ const struct key root_keys[] = {
      "run the workers as this user (the master binds first)"},
     {"pid_file", &t_path, OFF(pid_file), NULL, 0, 0, NULL, "write the master's pid here"},
     {"log_level", &t_log_level, OFF(log_level), "info", 0, 0, NULL, "error, warn, info or debug"},
+    {"log", &t_log, OFF(log), "stderr", 0, 0, NULL,
+     "the daemon's own log: stderr, syslog, or a file (reopened on SIGUSR1)"},
+    {"log_format", &t_format, OFF(log_format), "text", 0, 0, NULL,
+     "text, or json (one object per line)"},
     {"access_log", &t_access_log, OFF(access_log), "-", 0, 0, NULL,
      "one line per request: a file path, syslog, - (stderr) or off"},
+    {"access_log_format", &t_format, OFF(access_log_format), "text", 0, 0, NULL,
+     "text, or json (one object per line)"},
     {"forwarded_for", &t_bool, OFF(forwarded_for), "true", 0, 0, NULL,
      "append the client address to X-Forwarded-For"},
     {"invoke_mode", &t_invoke_mode, OFF(invoke_mode), "buffered", 0, 0, NULL,
@@ -934,6 +1112,8 @@ const struct key root_keys[] = {
      "per-host response cache shared by all workers (doc/cache.md)"},
     {"local_function", &t_block, 0, NULL, 0, 0, local_function_keys,
      "run a Lambda function locally instead of invoking AWS Lambda"},
+    {"admin", &t_block, 0, NULL, 0, 0, admin_keys,
+     "the admin listener: /metrics, /healthz, /readyz (doc/operations.md)"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -942,14 +1122,18 @@ static int
 check_pair(struct load *ld, const char *lo_name, double lo, const char *hi_name, double hi)
 {
 	char b1[32], b2[32];
-	int l1, l2;
+	struct seen *s1, *s2;
+	const char *which;
 
 	if (lo <= hi)
 		return 0;
-	l1 = seen_line(ld, lo_name);
-	l2 = seen_line(ld, hi_name);
-	ld->line = l1 > l2 ? l1 : l2;
-	snprintf(ld->path, sizeof ld->path, "%s", l1 >= l2 ? lo_name : hi_name);
+	/* Blame the one set last (in the last file read, or lower down). */
+	s1 = seen_find(ld, lo_name);
+	s2 = seen_find(ld, hi_name);
+	which = s2 == NULL || (s1 != NULL && s1->order > s2->order) ? lo_name : hi_name;
+	if (!seen_at(ld, which))
+		ld->line = 0;
+	snprintf(ld->path, sizeof ld->path, "%s", which);
 	return load_error(ld, "%s (%s) must not exceed %s (%s)", lo_name,
 	                  fmt_num(lo, b1, sizeof b1), hi_name, fmt_num(hi, b2, sizeof b2));
 }
@@ -982,7 +1166,8 @@ check_config(struct load *ld, const struct config_cli *cli)
 				ld->line = 0;
 				snprintf(ld->path, sizeof ld->path, "-address");
 			} else {
-				ld->line = seen_line(ld, "listen");
+				if (!seen_at(ld, "listen"))
+					ld->line = 0;
 				snprintf(ld->path, sizeof ld->path, "listen");
 			}
 			return load_error(ld,

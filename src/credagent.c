@@ -49,6 +49,7 @@
 #include "creds.h"
 #include "imds.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 #define NEVER 1e18
@@ -124,6 +125,7 @@ agent_publish(const struct aws_creds *c, int have, const char *err)
 	snprintf(p->error, sizeof p->error, "%s", err != NULL ? err : "");
 	cs_write_end(&credstore_shm->creds_seq);
 	atomic_store(&credstore_shm->generation, gen);
+	metrics_credentials_refresh(have && (err == NULL || *err == '\0'));
 }
 
 static void

@@ -207,6 +207,27 @@ out:
 	return rc;
 }
 
+int
+credstore_status(struct credstore_status *st)
+{
+	struct cs_creds *c;
+	char err[64];
+	int rc = -1;
+
+	memset(st, 0, sizeof *st);
+	c = xmalloc(sizeof *c);
+	if (read_creds(c, err, sizeof err) == 0) {
+		st->state = c->state == CS_STATE_OK ? 1 : c->state == CS_STATE_ERROR ? 2 : 0;
+		snprintf(st->source, sizeof st->source, "%s", c->source);
+		st->expiration = c->expiration;
+		snprintf(st->error, sizeof st->error, "%.*s", (int)sizeof st->error - 1, c->error);
+		rc = 0;
+	}
+	explicit_bzero(c, sizeof *c);
+	free(c);
+	return rc;
+}
+
 const char *
 credstore_region(char *buf, size_t len, char *err, size_t errlen)
 {

@@ -71,4 +71,14 @@ void credstore_request_refresh(void);
  */
 uint64_t credstore_generation(void);
 
+/* What /metrics and /readyz tell about the credentials: never a secret. */
+struct credstore_status {
+	int state;          /* 0: no attempt finished yet; 1: credentials; 2: none */
+	char source[48];    /* "environment", "instance metadata", ... */
+	int64_t expiration; /* seconds since the epoch; 0 = they do not expire */
+	char error[256];    /* why there are none, or the last failed refresh */
+};
+/* Any process: copy the status. 0, or -1 when the store is missing or busy. */
+int credstore_status(struct credstore_status *);
+
 #endif

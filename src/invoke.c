@@ -40,6 +40,7 @@
 #include "invoke.h"
 #include "kvlist.h"
 #include "log.h"
+#include "metrics.h"
 #include "sigv4.h"
 #include "xmalloc.h"
 
@@ -361,6 +362,10 @@ invoke_retry_later(struct invoke *inv, enum invoke_fail why, double retry_after)
 	}
 	log_debug("invoke: attempt %u failed (%s); retrying in %.0f ms", inv->sent, inv->last_msg,
 	          delay * 1000);
+	metrics_invoke_retry(why == FAIL_THROTTLED                        ? "throttled"
+	                     : why == FAIL_SERVER                         ? "5xx"
+	                     : strstr(inv->last_msg, "timed out") != NULL ? "timeout"
+	                                                                  : "connection");
 	invoke_timer_in(inv, delay, INVOKE_BACKOFF);
 }
 
@@ -529,9 +534,10 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 			invoke_clean_copy(msg, sizeof msg, json_string_value(v));
 		json_decref(root);
 	}
-	log_error("function %s failed (%s, request %s): %s: %s", inv->ctx->function_name, kind,
-	          inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
-	          msg[0] ? msg : "-");
+	metrics_function_error(kind);
+	log_warn("function %s failed (%s, request %s): %s: %s", inv->ctx->function_name, kind,
+	         inv->request_id[0] ? inv->request_id : "-", type[0] ? type : "-",
+	         msg[0] ? msg : "-");
 	invoke_fail(inv, 502, "the function failed (%s): %s%s%s", kind, type[0] ? type : "error",
 	            msg[0] ? ": " : "", msg);
 }
@@ -550,6 +556,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 
 	inv->state = INVOKE_STEP;
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	metrics_lambda_attempt(res == CURLE_OK ? status : 0);
 	v = kvlist_get(&inv->resp_headers, "X-Amzn-RequestId");
 	invoke_clean_copy(inv->request_id, sizeof inv->request_id, v ? v : "");
 
@@ -645,6 +652,7 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 		/* Correct the clock for this worker and retry once at once. */
 		ctx->skew = date - time(NULL);
 		inv->skew_retried = 1;
+		metrics_invoke_retry("clock_skew");
 		log_warn("clock skew: Lambda's clock is %+lds from ours; signing with it",
 		         (long)ctx->skew);
 		invoke_attempt_clear(inv);
@@ -666,6 +674,10 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	}
 	if (status == 429) {
 		double ra = invoke_retry_after(inv);
+
+		log_repeat(LOG_LVL_WARN, "throttled by Lambda", NULL,
+		           "throttled by Lambda (%s, request %s, attempt %u)", inv->last_msg,
+		           inv->request_id[0] ? inv->request_id : "-", inv->sent);
 
 		invoke_attempt_clear(inv);
 		if (ra > 0 && ra + 0.05 >= invoke_remaining(inv)) {

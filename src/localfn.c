@@ -54,6 +54,7 @@
 #include "kvlist.h"
 #include "localfn.h"
 #include "log.h"
+#include "metrics.h"
 #include "rtstream.h"
 #include "xmalloc.h"
 
@@ -412,6 +413,9 @@ localfn_slot_reaped(struct localfn_slot *slot, int st)
 		slot->errfd = -1;
 	}
 	slot->pid = 0;
+	metrics_local_process(-1);
+	if (!ctx->stopping)
+		metrics_local_restart();
 	evtimer_del(slot->timer);
 	if (slot->next_req != NULL) {
 		evhttp_connection_set_closecb(evhttp_request_get_connection(slot->next_req), NULL,
@@ -529,6 +533,26 @@ localfn_slot_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- function output ----------------------------------------------------- */
 
+/* line without a leading ISO 8601 time stamp ("2026-11-30T10:00:00.123Z "). */
+static const char *
+localfn_unstamped(const char *line)
+{
+	const char *p = line;
+
+	if (strlen(p) < 20 || strspn(p, "0123456789") != 4 || p[4] != '-' || p[7] != '-' ||
+	    (p[10] != 'T' && p[10] != ' ') || p[13] != ':' || p[16] != ':')
+		return line;
+	p += 19;
+	p += strspn(p, ".,0123456789");
+	if (*p == 'Z')
+		p++;
+	else if (*p == '+' || *p == '-')
+		p += strspn(p + 1, "0123456789:") + 1;
+	if (*p != ' ')
+		return line;
+	return p + strspn(p, " ");
+}
+
 static void
 localfn_out_line(struct localfn_out *o, const char *line, size_t len)
 {
@@ -537,7 +561,8 @@ localfn_out_line(struct localfn_out *o, const char *line, size_t len)
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	localfn_clean_copy(clean, sizeof clean, line, len);
-	log_info("function[%ld]: %s", (long)o->pid, clean);
+	/* Labelled, and stamped once: our log line has the time already. */
+	log_info("function[%ld]: %s", (long)o->pid, localfn_unstamped(clean));
 }
 
 static void
@@ -727,8 +752,9 @@ localfn_rs_end(const struct kvlist *trailers, const char *err, void *arg)
 		localfn_trailer_error(et,
 		                      kvlist_get(trailers, "Lambda-Runtime-Function-Error-Body"),
 		                      type, sizeof type, msg, sizeof msg);
-		log_error("function failed while streaming (request %s): %s: %s", call->id, type,
-		          msg[0] ? msg : "-");
+		metrics_function_error("Unhandled");
+		log_warn("function failed while streaming (request %s): %s: %s", call->id, type,
+		         msg[0] ? msg : "-");
 		localfn_call_finish_error(call, type, msg);
 		return;
 	}
@@ -941,8 +967,9 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 	if (is_error) {
 		localfn_parse_error(req, type, sizeof type, msg, sizeof msg);
 		localfn_api_reply(req, 202, "Accepted", "{\"status\":\"OK\"}");
-		log_error("function failed (request %s): %s: %s", call->id, type,
-		          msg[0] ? msg : "-");
+		metrics_function_error("Unhandled");
+		log_warn("function failed (request %s): %s: %s", call->id, type,
+		         msg[0] ? msg : "-");
 		localfn_call_finish_error(call, type, msg);
 		return;
 	}
@@ -958,8 +985,9 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 		    et, evhttp_find_header(hdrs, "Lambda-Runtime-Function-Error-Body"), type,
 		    sizeof type, msg, sizeof msg);
 		localfn_api_reply(req, 202, "Accepted", "{\"status\":\"OK\"}");
-		log_error("function failed while streaming (request %s): %s: %s", call->id, type,
-		          msg[0] ? msg : "-");
+		metrics_function_error("Unhandled");
+		log_warn("function failed while streaming (request %s): %s: %s", call->id, type,
+		         msg[0] ? msg : "-");
 		localfn_call_finish_error(call, type, msg);
 		return;
 	}
@@ -1175,6 +1203,7 @@ localfn_slot_spawn(struct localfn_slot *slot)
 	/* Also here, so that a kill of the group works before the child ran. */
 	setpgid(pid, pid);
 	slot->pid = pid;
+	metrics_local_process(1);
 	slot->errfd = errp[0];
 	slot->state = SLOT_STARTING;
 	slot->why[0] = '\0';
@@ -1236,6 +1265,7 @@ localfn_call_timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CALL_RUNNING:
 		slot = call->slot;
+		metrics_local_timeout();
 		log_warn("invocation %s: the function timed out after %gs: killing process %ld",
 		         call->id, ctx->timeout, slot != NULL ? (long)slot->pid : -1L);
 		if (slot != NULL) {

@@ -9,10 +9,23 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <event2/event.h>
 
 #include "config.h"
 #include "log.h"
 #include "master.h"
+
+/* libevent's own warnings go through our log (and its format). */
+static void
+main_event_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_ERR)
+		log_error("libevent: %s", msg);
+	else if (severity == EVENT_LOG_WARN)
+		log_warn("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
 
 int
 main(int argc, char **argv)
@@ -43,12 +56,18 @@ main(int argc, char **argv)
 	if (cli.test_only) {
 		for (i = 0; i < conf->nwarnings; i++)
 			fprintf(stderr, "ssm-sign-proxy: warning: %s\n", conf->warnings[i]);
-		printf("configuration %s ok\n", conf->path != NULL ? conf->path : "(command line)");
+		if (cli.dump)
+			config_dump(conf, stdout);
+		else
+			printf("configuration %s ok\n",
+			       conf->path != NULL ? conf->path : "(command line)");
 		config_free(conf);
 		return 0;
 	}
 
 	log_set_level(conf->log_level);
+	log_set_json(conf->log_format == CONFIG_FORMAT_JSON);
+	event_set_log_callback(main_event_log);
 	for (i = 0; i < conf->nwarnings; i++)
 		log_warn("%s", conf->warnings[i]);
 	/* Once, before any fork: the workers inherit it. */

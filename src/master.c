@@ -33,12 +33,14 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "admin.h"
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
 #include "credstore.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -357,6 +359,7 @@ master_become_worker(int slot)
 			event_free(m.slots[i].ev);
 			m.slots[i].ev = NULL;
 		}
+	admin_forget();
 	event_base_free(m.base);
 	m.base = NULL;
 	while ((c = TAILQ_FIRST(&m.children)) != NULL) {
@@ -647,6 +650,7 @@ master_reload(void)
 	conf = config_load(m.cli, err, sizeof err);
 	if (conf == NULL) {
 		log_error("reload failed, keeping the running configuration: %s", err);
+		metrics_reload(0);
 		sdnotify("READY=1");
 		return;
 	}
@@ -655,10 +659,13 @@ master_reload(void)
 	gen = m.gen + 1;
 	if (master_bind_all(conf, gen, err, sizeof err) == -1)
 		goto fail;
-	if (accesslog_open(conf->access_log, uid, gid, err, sizeof err) == -1) {
+	if (accesslog_open(conf->access_log, uid, gid, err, sizeof err) == -1 ||
+	    log_open(conf->log, conf->log_format == CONFIG_FORMAT_JSON, uid, gid, err,
+	             sizeof err) == -1) {
 		master_unbind(gen);
 		goto fail;
 	}
+	accesslog_set_format(conf->access_log_format == CONFIG_FORMAT_JSON);
 	master_commit_listeners();
 	if (master_update_pid_file(conf, err, sizeof err) == -1)
 		log_error("reload: %s", err); /* not worth refusing the reload for */
@@ -671,6 +678,8 @@ master_reload(void)
 	 * otherwise. */
 	if (cache_setup(conf, err, sizeof err) == -1)
 		log_error("reload: %s", err);
+	if (admin_configure(m.base, conf, err, sizeof err) == -1)
+		log_error("reload: %s", err); /* the old listener goes on */
 	config_free(m.conf);
 	m.conf = conf;
 	m.uid = uid;
@@ -697,10 +706,12 @@ master_reload(void)
 	master_signal_children(SIGQUIT, 1, gen);
 	master_arm_kill_timer(conf->timeouts.shutdown + MASTER_KILL_MARGIN);
 	log_info("configuration reloaded (generation %u, %d workers)", gen, conf->workers);
+	metrics_reload(1);
 	sdnotify("READY=1");
 	return;
 fail:
 	log_error("reload failed, keeping the running configuration: %s", err);
+	metrics_reload(0);
 	config_free(conf);
 	sdnotify("READY=1");
 }
@@ -712,6 +723,8 @@ master_reopen(void)
 
 	log_info("SIGUSR1: reopening the access log");
 	if (accesslog_open(m.conf->access_log, m.uid, m.gid, err, sizeof err) == -1)
+		log_error("%s", err);
+	if (log_reopen(err, sizeof err) == -1)
 		log_error("%s", err);
 	master_signal_children(SIGUSR1, 1, 0);
 }
@@ -735,6 +748,7 @@ master_reap(void)
 		if (c == NULL)
 			continue; /* not ours (a helper a module forked) */
 		TAILQ_REMOVE(&m.children, c, entry);
+		metrics_process_gone(pid);
 		now = clock_mono();
 		lived = now - c->started;
 		if (WIFEXITED(status))
@@ -843,11 +857,13 @@ master_free(void)
 		unlink(m.pid_file);
 		free(m.pid_file);
 	}
+	admin_stop();
 	if (m.base != NULL)
 		event_base_free(m.base);
 	config_free(m.conf);
 	accesslog_close();
 	cache_teardown();
+	metrics_shutdown();
 	/* Zero the shared credentials (only the creating process does; a
 	 * worker on this path just unmaps). */
 	credstore_shutdown();
@@ -879,12 +895,16 @@ master_run(const struct config_cli *cli, struct config *conf)
 	if (master_resolve_user(conf, &m.uid, &m.gid, err, sizeof err) == -1 ||
 	    master_bind_all(conf, m.gen, err, sizeof err) == -1 ||
 	    accesslog_open(conf->access_log, m.uid, m.gid, err, sizeof err) == -1 ||
+	    log_open(conf->log, conf->log_format == CONFIG_FORMAT_JSON, m.uid, m.gid, err,
+	             sizeof err) == -1 ||
+	    metrics_init(err, sizeof err) == -1 ||
 	    master_update_pid_file(conf, err, sizeof err) == -1) {
 		log_error("%s", err);
 		m.exitcode = 1;
 		goto out;
 	}
 	master_commit_listeners();
+	accesslog_set_format(conf->access_log_format == CONFIG_FORMAT_JSON);
 	if (credstore_init() == -1) {
 		log_error("cannot create the shared credentials store");
 		m.exitcode = 1;
@@ -899,6 +919,11 @@ master_run(const struct config_cli *cli, struct config *conf)
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		m.sig[m.nsig] = evsignal_new(m.base, sigs[i], master_signal_cb, NULL);
 		event_add(m.sig[m.nsig++], NULL);
+	}
+	if (admin_configure(m.base, conf, err, sizeof err) == -1) {
+		log_error("%s", err);
+		m.exitcode = 1;
+		goto out;
 	}
 	if (conf->local_function.command != NULL)
 		log_info("ssm-sign-proxy %s starting: %d workers, local function %s", PACKAGE_VERSION,

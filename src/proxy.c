@@ -39,6 +39,7 @@
 #include "localfn.h"
 #include "kvlist.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -62,6 +63,7 @@ struct proxy_req {
 	char *query;             /* raw, or NULL */
 	struct cache_req *cache; /* the response cache's state (cache.h) */
 	struct timespec start;
+	struct accesslog_req al; /* request id, user agent, invoke timing */
 };
 
 static struct {
@@ -73,10 +75,6 @@ static struct {
 	TAILQ_HEAD(, proxy_req) reqs;
 	unsigned nreqs;
 	char hostname[256];
-	/* The last failure logged at warn: the same one again (no credentials,
-	 * no region, endpoint down) is logged once per change, not per
-	 * request; the access log still has every request. */
-	char last_failure[512];
 	time_t limit_logged; /* when max_inflight refusals were last logged */
 	unsigned limit_suppressed;
 	int ready;
@@ -128,7 +126,7 @@ proxy_elapsed_ms(const struct timespec *start)
 static void
 proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
                 int status, size_t bytes, const struct timespec *start, const char *request_id,
-                const char *cache)
+                const char *cache, const struct accesslog_req *al)
 {
 	struct accesslog_entry e;
 
@@ -142,14 +140,16 @@ proxy_log_cache(const char *client, const char *method, const char *host, const 
 	e.duration_ms = proxy_elapsed_ms(start);
 	e.request_id = request_id != NULL && *request_id != '\0' ? request_id : NULL;
 	e.cache = cache;
+	e.req = al;
 	accesslog_write(&e);
 }
 
 static void
 proxy_log(const char *client, const char *method, const char *host, const char *path, int status,
-          size_t bytes, const struct timespec *start, const char *request_id)
+          size_t bytes, const struct timespec *start, const char *request_id,
+          const struct accesslog_req *al)
 {
-	proxy_log_cache(client, method, host, path, status, bytes, start, request_id, NULL);
+	proxy_log_cache(client, method, host, path, status, bytes, start, request_id, NULL, al);
 }
 
 /* Close the connection after this reply (evhttp reads the header). */
@@ -171,15 +171,17 @@ proxy_send_error(struct evhttp_request *req, int status, int close, const char *
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evbuffer_new();
+	char text[2300];
 	size_t len = 0;
 	va_list ap;
 
 	/* evhttp would write a body after a HEAD reply: none is added. */
 	if (buf != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
 		va_start(ap, fmt);
-		evbuffer_add_vprintf(buf, fmt, ap);
+		len = http_error_text(text, sizeof text, evhttp_find_header(out, "X-Request-Id"),
+		                      fmt, ap);
 		va_end(ap);
-		evbuffer_add(buf, "\n", 1);
+		evbuffer_add(buf, text, len);
 		len = evbuffer_get_length(buf);
 	}
 	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
@@ -317,6 +319,7 @@ proxy_req_free(struct proxy_req *pr)
 		event_free(pr->watch);
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
+	metrics_inflight(-1);
 	cache_req_free(pr->cache);
 	free(pr->host);
 	free(pr->path);
@@ -337,7 +340,7 @@ proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
 	if (pr->lcall != NULL)
 		localfn_cancel(pr->lcall);
 	/* 499, as nginx says: the client closed the connection. */
-	proxy_log(pr->client, pr->method, pr->host, pr->path, 499, 0, &pr->start, NULL);
+	proxy_log(pr->client, pr->method, pr->host, pr->path, 499, 0, &pr->start, NULL, &pr->al);
 	proxy_req_free(pr);
 }
 
@@ -400,6 +403,9 @@ proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const 
 		 * keeps the origin's, since it has no body to measure. */
 		if (strcasecmp(name, "Content-Length") == 0 && !head)
 			continue;
+		/* The client gets the request's id once: ours, already set. */
+		if (strcasecmp(name, "X-Request-Id") == 0)
+			continue;
 		if (!proxy_field_name_valid(name) ||
 		    evhttp_add_header(out, name, resp.headers.v[i].value) != 0) {
 			char shown[65];
@@ -444,19 +450,40 @@ proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const 
 	return n;
 }
 
+/* What a failure message is about, to count its repeats together. */
+static const char *
+proxy_failure_kind(const char *message)
+{
+	if (strstr(message, "the function failed") != NULL)
+		return "function error";
+	if (strstr(message, "throttling") != NULL)
+		return "throttled by Lambda";
+	if (strstr(message, "timed out") != NULL)
+		return "Lambda invocation timed out";
+	if (strstr(message, "cannot reach") != NULL || strstr(message, "connection") != NULL)
+		return "Lambda endpoint unreachable";
+	if (strstr(message, "region") != NULL)
+		return "no AWS region";
+	return "Lambda invocation failed";
+}
+
 /* invoke.c: the function answered, or the invocation failed. */
 static void
 proxy_invoke_done(const struct invoke_result *r, void *arg)
 {
 	struct proxy_req *pr = arg;
 	struct evhttp_request *req = pr->req;
-	char err[512];
+	const char *fields[] = {"request_id", NULL,    "host", NULL, "status",
+	                        NULL,         "error", NULL,   NULL};
+	char err[512], status_text[16];
 	size_t bytes;
 	int status = r->status;
 
 	/* invoke.c or localfn.c: either way the call is over. */
 	pr->inv = NULL;
 	pr->lcall = NULL;
+	accesslog_req_invoke_done(&pr->al, r->attempts);
+	metrics_invocation(r->status == 200 && r->function_error == NULL, pr->al.invoke_ms / 1000);
 	/* Answering may free the connection (a write error): we are done
 	 * with it either way, so stop listening for its close. */
 	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
@@ -474,25 +501,27 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 			status = 502;
 			bytes = proxy_send_error(req, 502, 0,
 			                         "function returned an invalid response: %s", err);
-		}
+		} else
+			pr->al.outcome = ACCESSLOG_FUNCTION;
 	} else {
-		/* A function error was logged by invoke.c, with its message;
-		 * missing credentials by the credentials agent. */
-		if (r->credentials)
-			log_debug("%s %s%s: %d: no usable AWS credentials", pr->method, pr->host,
-			          pr->path, r->status);
-		else if (r->function_error == NULL && strncmp(proxy.last_failure, r->message,
-		                                              sizeof proxy.last_failure - 1) != 0) {
-			log_warn("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
-			         r->message);
-			snprintf(proxy.last_failure, sizeof proxy.last_failure, "%s", r->message);
-		} else if (r->function_error == NULL)
-			log_debug("%s %s%s: %d: %s", pr->method, pr->host, pr->path, r->status,
-			          r->message);
+		/* A function error was logged by invoke.c, with its message. */
+		/* The same failure again and again (no credentials, throttling,
+		 * endpoint down) is counted and summarised once a minute. */
+		snprintf(status_text, sizeof status_text, "%d", r->status);
+		fields[1] = pr->al.id;
+		fields[3] = pr->host;
+		fields[5] = status_text;
+		fields[7] =
+		    r->credentials ? "no usable AWS credentials" : proxy_failure_kind(r->message);
+		if (r->credentials || r->function_error == NULL)
+			log_repeat(LOG_LVL_WARN, fields[7], fields, "%s %s%s: %d: %s (request %s)",
+			           pr->method, pr->host, pr->path, r->status,
+			           r->credentials ? "no usable AWS credentials" : r->message,
+			           pr->al.id);
 		bytes = proxy_send_error(req, r->status, 0, "%s", r->message);
 	}
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start,
-	                r->request_id, cache_req_logstatus(pr->cache));
+	                r->request_id, cache_req_logstatus(pr->cache), &pr->al);
 	proxy_req_free(pr);
 }
 
@@ -636,8 +665,9 @@ proxy_cache_hit(struct proxy_req *pr)
 	if (worker_draining())
 		proxy_mark_close(pr->req);
 	bytes = cache_send(pr->cache, pr->req, &status);
+	pr->al.outcome = ACCESSLOG_CACHE_HIT;
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start, NULL,
-	                "HIT");
+	                "HIT", &pr->al);
 	proxy_req_free(pr);
 }
 
@@ -670,7 +700,8 @@ proxy_forward(struct proxy_req *pr)
 			proxy.limit_suppressed = 0;
 		} else
 			proxy.limit_suppressed++;
-		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, bytes, &pr->start, NULL);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, bytes, &pr->start, NULL,
+		          &pr->al);
 		proxy_req_free(pr);
 		return;
 	}
@@ -686,10 +717,12 @@ proxy_forward(struct proxy_req *pr)
 		                         "request too large: the Lambda event would be %zu bytes, "
 		                         "more than the %d bytes a synchronous invoke accepts",
 		                         len, INVOKE_MAX_PAYLOAD);
-		proxy_log(pr->client, pr->method, pr->host, pr->path, 413, bytes, &pr->start, NULL);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 413, bytes, &pr->start, NULL,
+		          &pr->al);
 		proxy_req_free(pr);
 		return;
 	}
+	accesslog_req_invoke_start(&pr->al);
 	if (proxy.localfn != NULL)
 		pr->lcall =
 		    localfn_start(proxy.localfn, pr->method, event, len, proxy_invoke_done, pr);
@@ -716,6 +749,7 @@ proxy_request(struct evhttp_request *req, void *arg)
 	const struct config *cfg = proxy.cfg;
 	const struct sockaddr *sa;
 	struct proxy_req *pr;
+	struct accesslog_req al;
 	struct timespec start;
 	const char *method;
 	char client[64], err[512], *addr = NULL, *host = NULL, *path = NULL, *query = NULL;
@@ -751,6 +785,15 @@ proxy_request(struct evhttp_request *req, void *arg)
 		evhttp_connection_set_timeout_tv(evcon, &tv);
 	}
 	method = proxy_method_name(evhttp_request_get_command(req));
+	/* The request id: the client's X-Request-Id when it is sane, else a
+	 * new one; the function gets it in the event, the client back. */
+	accesslog_req_init(
+	    &al, evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"),
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent"),
+	    evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+	evhttp_remove_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+	evhttp_add_header(evhttp_request_get_input_headers(req), "X-Request-Id", al.id);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", al.id);
 	client[0] = '\0';
 	if (evcon != NULL) {
 		evhttp_connection_get_peer(evcon, &addr, &port);
@@ -763,12 +806,13 @@ proxy_request(struct evhttp_request *req, void *arg)
 
 	sa = evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL;
 	if (sa == NULL || !config_allowed(cfg, sa)) {
+		al.outcome = ACCESSLOG_DENIED;
 		log_info("refused client %s: not in the allow list", client[0] ? client : "?");
 		bytes = proxy_send_error(req, 403, 0,
 		                         "client %s is not allowed to use this proxy (see allow in "
 		                         "the configuration)",
 		                         client[0] ? client : "?");
-		proxy_log(client, method, NULL, NULL, 403, bytes, &start, NULL);
+		proxy_log(client, method, NULL, NULL, 403, bytes, &start, NULL, &al);
 		return;
 	}
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT) {
@@ -780,20 +824,20 @@ proxy_request(struct evhttp_request *req, void *arg)
 		    "example http://api.github.com/...); the TLS connection to the API starts in "
 		    "the Lambda function");
 		proxy_log(client, method, evhttp_request_get_uri(req), NULL, 405, bytes, &start,
-		          NULL);
+		          NULL, &al);
 		return;
 	}
 	if (proxy_conflicting_length(req)) {
 		bytes = proxy_send_error(req, 400, 1,
 		                         "conflicting Content-Length headers: the request's length "
 		                         "is ambiguous");
-		proxy_log(client, method, NULL, NULL, 400, bytes, &start, NULL);
+		proxy_log(client, method, NULL, NULL, 400, bytes, &start, NULL, &al);
 		return;
 	}
 	status = proxy_target(req, &host, &path, &query, err, sizeof err);
 	if (status != 0) {
 		bytes = proxy_send_error(req, status, 0, "%s", err);
-		proxy_log(client, method, host, path, status, bytes, &start, NULL);
+		proxy_log(client, method, host, path, status, bytes, &start, NULL, &al);
 		goto out;
 	}
 	if (proxy.localfn == NULL && (cfg->function_name == NULL || *cfg->function_name == '\0')) {
@@ -801,7 +845,7 @@ proxy_request(struct evhttp_request *req, void *arg)
 		                         "no Lambda function configured: set function_name in %s "
 		                         "(or start with -function-name NAME)",
 		                         cfg->path ? cfg->path : CONFIG_DEFAULT_PATH);
-		proxy_log(client, method, host, path, 503, bytes, &start, NULL);
+		proxy_log(client, method, host, path, 503, bytes, &start, NULL, &al);
 		goto out;
 	}
 	pr = xcalloc(1, sizeof *pr);
@@ -814,8 +858,10 @@ proxy_request(struct evhttp_request *req, void *arg)
 	pr->query = query;
 	host = path = query = NULL;
 	pr->start = start;
+	pr->al = al;
 	TAILQ_INSERT_TAIL(&proxy.reqs, pr, entry);
 	proxy.nreqs++;
+	metrics_inflight(1);
 	evhttp_connection_set_closecb(evcon, proxy_conn_closed, pr);
 	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
 	if (fd != -1) {
@@ -949,7 +995,8 @@ proxy_free(void)
 		pr->lcall = NULL;
 		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
 		proxy_send_error(pr->req, 503, 1, "the proxy is shutting down; retry");
-		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL);
+		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL,
+		          &pr->al);
 		proxy_req_free(pr);
 	}
 	invoke_ctx_free(proxy.invoke);

@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -141,6 +142,7 @@ worker_sweep(int *busy)
 		bufferevent_decref(c->bev);
 		free(c);
 		w.nconns--;
+		metrics_connection(-1);
 	}
 	return w.nconns;
 }
@@ -209,6 +211,7 @@ worker_bevcb(struct event_base *base, void *arg)
 	w.last_activity = clock_mono();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;
+	metrics_connection(1);
 	if (!evtimer_pending(w.reap, NULL)) {
 		struct timeval tv = clock_tv(WORKER_REAP);
 
@@ -296,7 +299,7 @@ worker_signal_cb(evutil_socket_t sig, short what, void *arg)
 		worker_drain("stopping");
 		break;
 	case SIGUSR1:
-		if (accesslog_reopen(err, sizeof err) == -1)
+		if (accesslog_reopen(err, sizeof err) == -1 || log_reopen(err, sizeof err) == -1)
 			log_error("%s", err);
 		break;
 	}
@@ -427,6 +430,7 @@ worker_run(const struct worker_params *p)
 			close(p->fds[i]);
 		goto out;
 	}
+	metrics_worker_start(p->conf, w.base);
 	w.poll = evtimer_new(w.base, worker_poll_cb, NULL);
 	w.reap = evtimer_new(w.base, worker_reap_cb, NULL);
 	w.deadline = evtimer_new(w.base, worker_deadline_cb, NULL);

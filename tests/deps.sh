@@ -9,7 +9,8 @@ set -euo pipefail
 
 PKGS="build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev zlib1g-dev
-      python3 openssl curl ca-certificates zip unzip binutils"
+      python3 openssl curl ca-certificates zip unzip binutils
+      prometheus"
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: not a Debian system (no dpkg/apt-get): install the equivalents of" >&2

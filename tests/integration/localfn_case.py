@@ -125,6 +125,8 @@ set -eu
 api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
 hdrs=$(mktemp)
 trap 'rm -f "$hdrs"' EXIT
+# A runtime that stamps its own lines (the daemon's log stamps them once).
+echo "2026-11-30T10:00:00.123Z sh runtime up" >&2
 while true; do
 	event=$(curl -sS -D "$hdrs" "$api/invocation/next")
 	id=$(sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$hdrs")

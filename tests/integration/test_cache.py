@@ -131,8 +131,9 @@ class CacheTest(ProxyTestCase):
         self.assertTrue(hit_by - stored_by, "no hit on another worker than %s" % stored_by)
         # The access log says hit or miss.
         lines = [l for l in d.log().splitlines() if " GET %s /shared " % HOST in l]
-        self.assertEqual(sum(1 for l in lines if l.endswith(" MISS")), 1, lines[:3])
-        self.assertEqual(sum(1 for l in lines if l.endswith(" HIT")), 80)
+        # ... CACHE ID: the cache status is the next to last field (accesslog.h).
+        self.assertEqual(sum(1 for l in lines if l.split()[-2] == "MISS"), 1, lines[:3])
+        self.assertEqual(sum(1 for l in lines if l.split()[-2] == "HIT"), 80)
         st = self.stats(d)
         self.assertEqual((st["hits"], st["misses"], st["stores"], st["entries"]), (80, 1, 1, 1))
 

@@ -55,7 +55,12 @@ class ConfigCli(harness.TestCase):
     def test_version(self):
         for flag in ("-V", "--version"):
             out, err = self.check(flag, rc=0)
-            self.assertRegex(out, r"^ssm-sign-proxy \d+\.\d+\.\d+\S*\n$")
+            self.assertRegex(out, r"^ssm-sign-proxy \d+\.\d+\.\d+\S*\n")
+            # Each library: the version running and the one built against.
+            for lib in ("libevent", "libcurl", "jansson", "libyaml", "mbedTLS"):
+                self.assertRegex(out, r"\n  %s \d+\.\d+\S*.* \(built with \d+\.\d+\S*\)\n"
+                                 % lib)
+            self.assertRegex(out, r"libcurl .*, TLS \S+")
             self.assertEqual(err, "")
 
     def test_help(self):

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+import urllib.request
 
 import daemon_fixture
 import harness
@@ -87,6 +88,9 @@ class RuntimeApi(LocalFunctionCase):
             self.assertEqual(r.status, 201, r)
             self.assertEqual(r.header("X-Runtime"), "sh")
             self.assertEqual(r.text, "shell saw %s" % path)
+        # The function's own output: labelled, its time stamp dropped.
+        self.assertRegex(d.log(), r"info: function\[\d+\]: sh runtime up\n")
+        self.assertNotIn("2026-11-30T10:00:00.123Z", d.log())
 
     def test_environment_is_lambdas_only(self):
         # The daemon has AWS credentials and other variables: none of them
@@ -189,6 +193,30 @@ class Failures(LocalFunctionCase):
         r = d.raw(get("api.example.test", "/after"), timeout=5)
         self.assertEqual(r.status, 200, r)
         self.assertNotEqual(r.json()["pid"], first)
+
+    def test_metrics_count_processes_restarts_and_timeouts(self):
+        admin = harness.free_port()
+        d = self.start_local(self.python_runtime(), concurrency=2, timeout=1,
+                             config={"admin": {"listen": "127.0.0.1:%d" % admin}})
+        self.wait_ready(2)
+        harness.wait_port(admin)
+
+        def metric(name):
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin, timeout=5) as r:
+                text = r.read().decode()
+            m = re.search(r"^%s (\S+)$" % name, text, re.M)
+            return float(m.group(1)) if m else None
+        harness.wait_for(lambda: metric("ssm_sign_proxy_local_function_processes") == 2,
+                         what="2 processes counted")
+        self.assertEqual(d.raw(get("api.example.test", "/crash/exit")).status, 502)
+        self.assertEqual(d.raw(get("api.example.test", "/sleep/30"), timeout=5).status, 504)
+        harness.wait_for(lambda: metric("ssm_sign_proxy_local_function_restarts_total") == 2
+                         and metric("ssm_sign_proxy_local_function_processes") == 2,
+                         what="2 restarts, 2 processes again")
+        self.assertEqual(metric("ssm_sign_proxy_local_function_timeouts_total"), 1)
+        self.assertIsNone(metric("ssm_sign_proxy_credentials_expiry_seconds"))
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % admin, timeout=5) as r:
+            self.assertEqual(r.status, 200)
 
     def test_never_asks_for_work_gets_504(self):
         d = self.start_local(self.python_runtime(), timeout=1, mode="hang")

@@ -354,18 +354,21 @@ class BasicTest(ProxyTestCase):
 
     def test_access_log_line(self):
         self.lam.handler = sl.respond(201, "made")
-        self.d.raw("GET %s/logged/path?secret=x HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % TARGET)
+        resp = self.d.raw("GET %s/logged/path?secret=x HTTP/1.1\r\nHost: api.example.test\r\n\r\n" % TARGET)
         req_id = self.lam.last().request_id
 
         def line():
             found = [l for l in self.d.log().splitlines() if req_id in l]
             return found[-1] if found else None
         fields = harness.wait_for(line, timeout=3, what="an access log line naming %s" % req_id).split()
-        # TIME CLIENT METHOD HOST PATH STATUS BYTES DURATION_MS REQUEST_ID CACHE (accesslog.h)
+        # TIME CLIENT METHOD HOST PATH STATUS BYTES DURATION_MS REQUEST_ID CACHE ID (accesslog.h)
         i = fields.index("127.0.0.1")
         self.assertEqual(fields[i:i + 4], ["127.0.0.1", "GET", "api.example.test", "/logged/path"])
         self.assertEqual(fields[i + 4:i + 6], ["201", "4"])
         self.assertEqual(fields[i + 7], req_id)
+        # The request's own id, as the client got it in X-Request-Id.
+        self.assertEqual(fields[i + 9], resp.header("X-Request-Id"))
+        self.assertRegex(fields[i + 9], r"^[0-9a-f]{32}$")
         self.assertNotIn("secret=x", " ".join(fields))
         self.assertNotIn(sl.SECRET_KEY, self.d.log())
 

@@ -19,7 +19,12 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         return s, path
 
     def recv(self, s):
-        return s.recv(4096).decode()
+        """The next state change; STATUS= lines (readiness, in words) are
+        the admin watch's and are skipped here."""
+        while True:
+            m = s.recv(4096).decode()
+            if not m.startswith("STATUS="):
+                return m
 
     def test_ready_reloading_stopping(self):
         s, path = self.notify_socket()
@@ -62,6 +67,14 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         s.settimeout(1.0)
         with self.assertRaises(socket.timeout):
             self.recv(s)
+
+    def test_status_says_readiness(self):
+        s, path = self.notify_socket()
+        d = self.start_daemon(env={"NOTIFY_SOCKET": path}, wait=False)
+        seen = []
+        while "STATUS=ready" not in seen:
+            seen.append(s.recv(4096).decode())
+        self.assertIn("READY=1", seen)
 
     def test_no_socket_is_fine(self):
         d = self.start_daemon(env={"NOTIFY_SOCKET": os.path.join(self.tmp, "absent.sock")})

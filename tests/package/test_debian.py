@@ -141,6 +141,8 @@ class DebianPackage(unittest.TestCase):
         rc, out = run("apt-get", "install", "-y", "-q", *self.debs, *self.fn_debs, check=False)
         self.assertEqual(rc, 0, out)
         self.assertTrue(os.path.exists("/usr/lib/ssm-sign-proxy/bootstrap"))
+        # Where config management drops its pieces (include: in the config).
+        self.assertTrue(os.path.isdir("/etc/ssm-sign-proxy.d"))
         if self.fn_debs:
             self.assertTrue(os.path.exists("/usr/lib/ssm-sign-proxy/ssm-sign-proxy-function.zip"))
             self.assertTrue(os.path.exists("/usr/lib/ssm-sign-proxy/template.yaml"))
@@ -168,6 +170,10 @@ class DebianPackage(unittest.TestCase):
             self.assertEqual(proc_user(w), "ssm-sign-proxy")
 
         self.assertEqual(run(INIT, "status")[0], 0)
+        # The signals the init script documents reach the master.
+        self.assertEqual(run(INIT, "reopen-logs")[0], 0)
+        self.assertEqual(run(INIT, "stats")[0], 0)
+        self.assertEqual(master_pid(), master)
 
         # reload: new config picked up by the same master.
         self.write_config(function="pkg-test-fn-2")

@@ -3,6 +3,7 @@
  * idempotent methods.
  */
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "httputil.h"
@@ -131,9 +132,45 @@ test_misc(void)
 	       "non-idempotent methods (methods are case-sensitive)");
 }
 
+static size_t
+error_text(char *out, size_t len, const char *rid, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = http_error_text(out, len, rid, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static void
+test_error_text(void)
+{
+	char buf[512];
+	size_t n;
+
+	n = error_text(buf, sizeof buf, "r-1", "lambda invoke failed: %s",
+	               "Function not found: arn:aws:lambda:us-east-1:123456789012:function:f");
+	tap_is_str(buf,
+	           "lambda invoke failed: Function not found: "
+	           "arn:aws:lambda:us-east-1:************:function:f (request id r-1)\n",
+	           "an account id is masked, the request id appended");
+	tap_ok(n == strlen(buf), "the length is returned");
+	error_text(buf, sizeof buf, NULL, "cannot read /home/alice/.aws/credentials\nline two");
+	tap_is_str(buf, "cannot read ~/.aws/credentials line two\n",
+	           "a home directory is masked, one line, no id");
+	error_text(buf, sizeof buf, "x", "/root/.aws/config and 1234567890123 and 12345");
+	tap_is_str(buf, "~/.aws/config and 1234567890123 and 12345 (request id x)\n",
+	           "/root is masked; other numbers stay");
+	error_text(buf, 10, "x", "a long message");
+	tap_ok(strlen(buf) < 10, "truncated to the buffer");
+}
+
 int
 main(void)
 {
+	test_error_text();
 	test_hop_by_hop();
 	test_utf8();
 	test_base64();
