@@ -326,6 +326,9 @@ stream_respond(struct runtime *rt, const char *request_id, struct origin *o,
 			curl_easy_pause(s.rh, CURLPAUSE_CONT);
 			continue;
 		}
+		/* The prelude just came: start the post now, not after a poll. */
+		if (!post_added && s.prelude != NULL)
+			continue;
 		curl_multi_poll(m, NULL, 0, 1000, NULL);
 	}
 	if (s.oh != NULL) {

@@ -50,6 +50,7 @@ struct invoke_result {
 	/* No usable credentials: the credentials agent logs why (once per
 	 * change), so the caller need not repeat the message. */
 	int credentials;
+	size_t stream_bytes; /* streaming: the function's bytes passed to data */
 };
 
 /* Called once per invocation (never from inside invoke_start()); the
@@ -71,6 +72,23 @@ unsigned invoke_inflight(const struct invoke_ctx *);
  */
 struct invoke *invoke_start(struct invoke_ctx *, const char *method, char *payload, size_t len,
                             invoke_done_cb, void *arg);
+/*
+ * Streaming (Lambda's InvokeWithResponseStream): the same, through
+ * POST /2021-11-15/functions/{name}/response-streaming-invocations, with the
+ * PayloadChunk bytes passed to data as the event stream brings them (0 to
+ * go on, 1 to pause until invoke_resume(); data must not cancel). The
+ * budget bounds the time until the first byte; after it, idle seconds
+ * without one end the call (0: no limit). Retries happen only before the
+ * first byte. cb reports the end: status 200 (no payload) when the stream
+ * completed, otherwise the failure (result.stream_bytes says whether bytes
+ * went out before it).
+ */
+typedef int (*invoke_data_fn)(const unsigned char *, size_t, void *arg);
+struct invoke *invoke_start_stream(struct invoke_ctx *, const char *method, char *payload,
+                                   size_t len, double idle, invoke_data_fn data, invoke_done_cb,
+                                   void *arg);
+/* Go on after data returned 1. */
+void invoke_resume(struct invoke *);
 /* Abandon an invocation (the client went away); its callback is not called. */
 void invoke_cancel(struct invoke *);
 

@@ -41,6 +41,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "respw.h"
+#include "stream.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -64,6 +66,9 @@ struct proxy_req {
 	struct cache_req *cache; /* the response cache's state (cache.h) */
 	struct timespec start;
 	struct accesslog_req al; /* request id, user agent, invoke timing */
+	/* invoke_mode stream: the streamed answer and its writer. */
+	struct pstream *ps;
+	struct httpreq *w;
 };
 
 static struct {
@@ -124,13 +129,14 @@ proxy_elapsed_ms(const struct timespec *start)
 }
 
 static void
-proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
+proxy_log_entry(const char *client, const char *method, const char *host, const char *path,
                 int status, size_t bytes, const struct timespec *start, const char *request_id,
-                const char *cache, const struct accesslog_req *al)
+                const char *cache, const struct accesslog_req *al, int aborted)
 {
 	struct accesslog_entry e;
 
 	memset(&e, 0, sizeof e);
+	e.aborted = aborted;
 	e.client = client;
 	e.method = method;
 	e.host = host;
@@ -142,6 +148,14 @@ proxy_log_cache(const char *client, const char *method, const char *host, const 
 	e.cache = cache;
 	e.req = al;
 	accesslog_write(&e);
+}
+
+static void
+proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
+                int status, size_t bytes, const struct timespec *start, const char *request_id,
+                const char *cache, const struct accesslog_req *al)
+{
+	proxy_log_entry(client, method, host, path, status, bytes, start, request_id, cache, al, 0);
 }
 
 static void
@@ -320,6 +334,9 @@ proxy_req_free(struct proxy_req *pr)
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
 	metrics_inflight(-1);
+	pstream_free(pr->ps);
+	if (pr->w != NULL)
+		httpreq_release(pr->w);
 	cache_req_free(pr->cache);
 	free(pr->host);
 	free(pr->path);
@@ -335,6 +352,8 @@ proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
 	struct proxy_req *pr = arg;
 
 	log_debug("client %s went away; abandoning %s %s", pr->client, pr->method, pr->host);
+	if (pr->ps != NULL)
+		pstream_gone(pr->ps);
 	if (pr->inv != NULL)
 		invoke_cancel(pr->inv);
 	if (pr->lcall != NULL)
@@ -671,6 +690,110 @@ proxy_cache_hit(struct proxy_req *pr)
 	proxy_req_free(pr);
 }
 
+/* --- invoke_mode stream (stream.h) ---------------------------------------- */
+
+static void
+proxy_stream_resume(void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	if (pr->inv != NULL)
+		invoke_resume(pr->inv);
+	else if (pr->lcall != NULL)
+		localfn_stream_resume(pr->lcall);
+}
+
+static void
+proxy_stream_drained(struct httpreq *w, void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	if (pr->ps != NULL)
+		pstream_drained(pr->ps);
+}
+
+/* The stream is over: log it, or answer what did not go out as usual. */
+static void
+proxy_stream_finished(const struct pstream_result *res, void *arg)
+{
+	struct proxy_req *pr = arg;
+	const struct fnstream_end *e = res->end;
+	struct invoke_result r;
+
+	pr->inv = NULL;
+	pr->lcall = NULL;
+	switch (res->outcome) {
+	case PSTREAM_DONE:
+	case PSTREAM_ABORTED:
+		/* The writer ended the request (and, aborting, the connection). */
+		pr->w = NULL;
+		accesslog_req_invoke_done(&pr->al, e->attempts);
+		metrics_invocation(res->outcome == PSTREAM_DONE, pr->al.invoke_ms / 1000);
+		if (pr->watch != NULL) {
+			event_free(pr->watch);
+			pr->watch = NULL;
+		}
+		pr->al.outcome = ACCESSLOG_FUNCTION;
+		if (res->outcome == PSTREAM_ABORTED)
+			log_warn("%s %s%s: the streamed response was cut short after %zu bytes: %s "
+			         "(request %s)",
+			         pr->method, pr->host, pr->path, res->bytes,
+			         res->message ? res->message : "-", pr->al.id);
+		proxy_log_entry(pr->client, pr->method, pr->host, pr->path, res->status, res->bytes,
+		                &pr->start, e->request_id, cache_req_logstatus(pr->cache), &pr->al,
+		                res->outcome == PSTREAM_ABORTED);
+		proxy_req_free(pr);
+		return;
+	case PSTREAM_WHOLE:
+	case PSTREAM_FAILED:
+		break;
+	}
+	/* Nothing went out: the buffered path answers (it frees pr). */
+	memset(&r, 0, sizeof r);
+	r.status = res->status;
+	r.payload = res->payload;
+	r.payload_len = res->payload_len;
+	r.message = res->message;
+	r.request_id = e->request_id != NULL ? e->request_id : "";
+	r.function_error = e->function_error;
+	r.attempts = e->attempts;
+	r.credentials = e->credentials;
+	httpreq_release(pr->w);
+	pr->w = NULL;
+	proxy_invoke_done(&r, pr);
+}
+
+static const struct pstream_hooks proxy_stream_hooks = {
+    proxy_stream_resume,
+    proxy_stream_finished,
+};
+
+/* invoke.c, streaming: bytes and the end, to the stream. */
+static int
+proxy_stream_data(const unsigned char *p, size_t n, void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	return pstream_ops.data(p, n, pr->ps);
+}
+
+static void
+proxy_stream_invoked(const struct invoke_result *r, void *arg)
+{
+	struct proxy_req *pr = arg;
+	struct fnstream_end e;
+
+	memset(&e, 0, sizeof e);
+	e.status = r->status;
+	e.message = r->message;
+	e.request_id = r->request_id;
+	e.function_error = r->function_error;
+	e.credentials = r->credentials;
+	e.attempts = r->attempts;
+	e.bytes = r->stream_bytes;
+	pstream_ops.done(&e, pr->ps);
+}
+
 /* Send the function's way: build the event and invoke (or refuse). */
 static void
 proxy_forward(struct proxy_req *pr)
@@ -723,6 +846,20 @@ proxy_forward(struct proxy_req *pr)
 		return;
 	}
 	accesslog_req_invoke_start(&pr->al);
+	if (cfg->invoke_mode == CONFIG_INVOKE_STREAM) {
+		pr->w = httpreq_wrap(req, cfg->timeouts.keepalive);
+		httpreq_set_drained(pr->w, proxy_stream_drained, pr);
+		pr->ps = pstream_new(pr->w, pr->cache, cfg->limits.stream_buffer,
+		                     &proxy_stream_hooks, pr);
+		if (proxy.localfn != NULL)
+			pr->lcall = localfn_start_stream(proxy.localfn, pr->method, event, len,
+			                                 &pstream_ops, pr->ps);
+		else
+			pr->inv = invoke_start_stream(proxy.invoke, pr->method, event, len,
+			                              cfg->timeouts.stream_idle, proxy_stream_data,
+			                              proxy_stream_invoked, pr);
+		return;
+	}
 	if (proxy.localfn != NULL)
 		pr->lcall =
 		    localfn_start(proxy.localfn, pr->method, event, len, proxy_invoke_done, pr);
@@ -994,6 +1131,16 @@ proxy_free(void)
 			localfn_cancel(pr->lcall);
 		pr->lcall = NULL;
 		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
+		if (pr->ps != NULL && pstream_started(pr->ps)) {
+			/* Half a response: cut it rather than complete it wrongly. */
+			pstream_gone(pr->ps);
+			httpreq_abort(pr->w);
+			pr->w = NULL;
+			proxy_log_entry(pr->client, pr->method, pr->host, pr->path, 503, 0,
+			                &pr->start, NULL, NULL, &pr->al, 1);
+			proxy_req_free(pr);
+			continue;
+		}
 		proxy_send_error(pr->req, 503, 1, "the proxy is shutting down; retry");
 		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL,
 		          &pr->al);

@@ -16,7 +16,7 @@
 
 #include "alb.h"
 #include "cache.h"
-#include "httpconn.h"
+#include "respw.h"
 #include "httputil.h"
 #include "invoke.h"
 #include "kvlist.h"
@@ -40,7 +40,7 @@ struct pstream {
 	int started;
 	int gone;
 	int paused;
-	int head;   /* the client's request is HEAD */
+	int head; /* the client's request is HEAD */
 	int status;
 	size_t bytes;
 	char bad[300]; /* why the bytes cannot be a response ("" when fine) */
@@ -79,17 +79,22 @@ stream_response_headers(const struct kvlist *in, int status, int head, struct kv
 		const char *name = h.v[i].name;
 
 		/* The front door frames what it sends; a HEAD reply keeps the
-		 * function's length, since it has no body to measure. */
-		if (strcasecmp(name, "Content-Length") == 0 && !head)
+		 * function's length, since it has no body to measure. The
+		 * request id is the request's, never the function's. */
+		if ((strcasecmp(name, "Content-Length") == 0 && !head) ||
+		    strcasecmp(name, "X-Request-Id") == 0)
 			continue;
 		if (!stream_name_valid(name) || !stream_value_valid(h.v[i].value)) {
 			char shown[65];
 			size_t j;
 
 			for (j = 0; j + 1 < sizeof shown && name[j] != '\0'; j++)
-				shown[j] = (unsigned char)name[j] < 0x20 || name[j] == 0x7f ? '?' : name[j];
+				shown[j] = (unsigned char)name[j] < 0x20 || name[j] == 0x7f
+				               ? '?'
+				               : name[j];
 			shown[j] = '\0';
-			log_warn("dropping invalid response header \"%s\" from the function", shown);
+			log_warn("dropping invalid response header \"%s\" from the function",
+			         shown);
 			continue;
 		}
 		kvlist_add(out, name, h.v[i].value);
@@ -105,7 +110,7 @@ pstream_new(struct httpreq *req, struct cache_req *cache, size_t buffer,
 
 	ps->req = req;
 	ps->cache = cache;
-	ps->buffer = buffer > 0 ? buffer : HTTPCONN_LOWAT;
+	ps->buffer = buffer > 0 ? buffer : 65536;
 	ps->hooks = hooks;
 	ps->arg = arg;
 	ps->head = req->head;

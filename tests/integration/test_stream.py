@@ -48,6 +48,8 @@ class StreamLambda(daemon_fixture.ProxyTestCase):
         return stream_client.fetch(self.d.host, self.d.port, url, **kw)
 
     def worker(self):
+        # The worker that serves (after its readiness, not one being replaced).
+        self.assertTrue(self.fetch(url="http://%s/warm-up" % HOST).complete)
         return harness.wait_for(lambda: harness.workers_of(self.d.pid), what="a worker")[0]
 
     def test_head_headers_and_body(self):
@@ -228,7 +230,7 @@ class StreamLambda(daemon_fixture.ProxyTestCase):
 
     def test_no_prelude_within_the_invoke_budget_is_504(self):
         self.lam.handler = lambda inv: sl.Stream([3.0, prelude(), b"late"])
-        self.go(config={"timeouts": {"invoke": 0.5}})
+        self.go(config={"timeouts": {"invoke": 0.5, "connect": 0.2}})
         r = self.fetch(keep=True)
         self.assertEqual(r.status, 504, r.body)
 

@@ -84,8 +84,8 @@ main(void)
 
 	e.aborted = 1;
 	accesslog_format(&e, line, sizeof line);
-	tap_ok(count_fields(line) == 10 && strcmp(line + strlen(line) - 8, " aborted") == 0,
-	       "a response cut short gets a tenth field, aborted");
+	tap_ok(count_fields(line) == 11 && strcmp(line + strlen(line) - 8, " aborted") == 0,
+	       "a response cut short gets an eleventh field, aborted");
 	e.aborted = 0;
 
 	accesslog_format(&e, line, 20);
