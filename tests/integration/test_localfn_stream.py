@@ -16,7 +16,7 @@ from localfn_case import LocalFunctionCase
 HOST = "api.example.test"
 
 
-class LocalStream(LocalFunctionCase):
+class RuntimeCase(LocalFunctionCase):
     def start_rt(self, invoke_mode="buffered", **kw):
         self.go_file = os.path.join(self.tmp, "go")
         cfg = {"invoke_mode": invoke_mode} if invoke_mode != "buffered" else {}
@@ -29,6 +29,10 @@ class LocalStream(LocalFunctionCase):
         if body is not None:
             self.assertEqual(r.body, body)
         return r
+
+
+class LocalStream(RuntimeCase):
+    """invoke_mode buffered: the answer is gathered, as Invoke does."""
 
     def test_gathered_answers(self):
         d = self.start_rt()
@@ -60,6 +64,50 @@ class LocalStream(LocalFunctionCase):
         r = self.check(d, "/plain/%d" % (7 << 20), status=502)
         self.assertIn(b"6291456", r.body)
         self.check(d, "/plain/10", body=stream_runtime.body_bytes(10))
+
+
+class LocalStreamPassedOn(RuntimeCase):
+    """invoke_mode stream: the same answers passed on as they come."""
+
+    def fetch(self, d, path, **kw):
+        return stream_client.fetch(d.host, d.port, "http://%s%s" % (HOST, path), keep=True, **kw)
+
+    def test_answers_pass_through(self):
+        d = self.start_rt(invoke_mode="stream")
+        for path, body in (("/plain/300000", stream_runtime.body_bytes(300000)),
+                           ("/onebyte", b"one byte at a time"), ("/ext", b"with extensions"),
+                           ("/newconn", stream_runtime.body_bytes(5000))):
+            with self.subTest(path=path):
+                r = self.fetch(d, path)
+                self.assertTrue(r.complete, r.error)
+                self.assertEqual((r.status, r.body), (200, body))
+                self.assertEqual(r.header("X-Path"), [path])
+                self.assertEqual(r.header("Transfer-Encoding"), ["chunked"])
+        r = self.fetch(d, "/classic")
+        self.assertEqual((r.status, r.body), (203, b"classic answer"))
+
+    def test_first_bytes_while_the_function_still_works(self):
+        d = self.start_rt(invoke_mode="stream")
+        go = lambda: open(self.go_file, "w").close()  # noqa: E731
+        r = self.fetch(d, "/pause", on_first_byte=go, timeout=15)
+        self.assertTrue(r.complete, r.error)
+        self.assertEqual(r.body, b"first second")
+
+    def test_failures_after_the_head_cut_the_response(self):
+        d = self.start_rt(invoke_mode="stream")
+        for path in ("/error", "/die"):
+            with self.subTest(path=path):
+                r = self.fetch(d, path)
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.body, b"partial")
+                self.assertFalse(r.complete, "a failed answer looked complete")
+        d.wait_log("GET %s /error 200 7 " % HOST)
+        lines = [l for l in d.log().splitlines() if " /error 200 7 " in l or " /die 200 7 " in l]
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(all(l.endswith(" aborted") for l in lines), lines)
+        # The next answer is whole again.
+        r = self.fetch(d, "/plain/10")
+        self.assertTrue(r.complete, r.error)
 
 
 if __name__ == "__main__":
