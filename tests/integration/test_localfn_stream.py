@@ -101,7 +101,9 @@ class LocalStreamPassedOn(RuntimeCase):
                 self.assertEqual(r.status, 200)
                 self.assertEqual(r.body, b"partial")
                 self.assertFalse(r.complete, "a failed answer looked complete")
+        # The line is written just after the client's connection closes.
         d.wait_log("GET %s /error 200 7 " % HOST)
+        d.wait_log("GET %s /die 200 7 " % HOST)
         lines = [l for l in d.log().splitlines() if " /error 200 7 " in l or " /die 200 7 " in l]
         self.assertEqual(len(lines), 2, lines)
         self.assertTrue(all(l.endswith(" aborted") for l in lines), lines)
