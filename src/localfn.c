@@ -132,7 +132,8 @@ struct localfn_slot {
 	char api[32]; /* 127.0.0.1:PORT */
 	struct evhttp_request *next_req;
 	struct localfn_call *call;
-	struct rtstream *rs;         /* watching for the call's streaming answer */
+	struct rtstream *rs;         /* watching the /next connection for the answer */
+	struct rtstream *srs;        /* reading the call's streaming answer (any connection) */
 	struct rtstream_watch watch; /* the server's new connections */
 	struct event *timer;         /* start/answer deadline, or restart back-off */
 	unsigned failures;           /* since the last answered invocation */
@@ -666,12 +667,14 @@ localfn_next_closed(struct evhttp_connection *evcon, void *arg)
 /* --- streaming answers (rtstream.h) ---------------------------------------- */
 
 static int
-localfn_rs_begin(const char *id, void *arg)
+localfn_rs_begin(struct rtstream *rs, const char *id, void *arg)
 {
 	struct localfn_slot *slot = arg;
 
 	if (slot->state != SLOT_BUSY || slot->call == NULL || strcmp(slot->call->id, id) != 0)
 		return -1;
+	/* The watcher of the /next connection or of a new one: resume this. */
+	slot->srs = rs;
 	log_debug("invocation %s: streaming answer from function process %ld", id, (long)slot->pid);
 	return 0;
 }
@@ -771,11 +774,14 @@ localfn_rs_end(const struct kvlist *trailers, const char *err, void *arg)
 }
 
 static void
-localfn_rs_released(void *arg)
+localfn_rs_released(struct rtstream *rs, void *arg)
 {
 	struct localfn_slot *slot = arg;
 
-	slot->rs = NULL;
+	if (slot->rs == rs)
+		slot->rs = NULL;
+	if (slot->srs == rs)
+		slot->srs = NULL;
 }
 
 static const struct rtstream_ops localfn_rs_ops = {
@@ -1332,8 +1338,8 @@ localfn_start_stream(struct localfn_ctx *ctx, const char *method, char *payload,
 void
 localfn_stream_resume(struct localfn_call *call)
 {
-	if (call->slot != NULL && call->slot->call == call && call->slot->rs != NULL)
-		rtstream_resume(call->slot->rs);
+	if (call->slot != NULL && call->slot->call == call && call->slot->srs != NULL)
+		rtstream_resume(call->slot->srs);
 }
 
 void
@@ -1346,8 +1352,8 @@ localfn_cancel(struct localfn_call *call)
 		call->cb = NULL;
 		call->sops = NULL;
 		/* A paused stream goes on (and is dropped) so that it ends. */
-		if (call->slot->rs != NULL)
-			rtstream_resume(call->slot->rs);
+		if (call->slot->srs != NULL)
+			rtstream_resume(call->slot->srs);
 		return;
 	}
 	localfn_call_free(call);

@@ -78,7 +78,7 @@ static void
 rs_free(struct rtstream *rs)
 {
 	if (rs->ops != NULL && rs->ops->released != NULL)
-		rs->ops->released(rs->arg);
+		rs->ops->released(rs, rs->arg);
 	if (rs->install != NULL)
 		event_free(rs->install);
 	kvlist_free(&rs->trailers);
@@ -274,7 +274,7 @@ rs_process(struct rtstream *rs)
 			evbuffer_copyout(in, head, n);
 			head[n] = '\0';
 			if (rs_stream_post(head, id, sizeof id, &expect) && rs->ops != NULL &&
-			    rs->ops->begin(id, rs->arg) == 0) {
+			    rs->ops->begin(rs, id, rs->arg) == 0) {
 				rs->taken = 1;
 				evbuffer_drain(in, n);
 				rs->state = RS_SIZE;
@@ -416,7 +416,7 @@ rs_closed(struct evhttp_connection *evcon, void *arg)
 	/* Nothing more for the consumer, which may be gone before a pending
 	 * install runs (the server is freed with its function process). */
 	if (rs->ops != NULL && rs->ops->released != NULL)
-		rs->ops->released(rs->arg);
+		rs->ops->released(rs, rs->arg);
 	rs->ops = NULL;
 	/* Closed before the GET /next answer went out: no install will come. */
 	if (!rs->sent)

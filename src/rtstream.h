@@ -29,18 +29,18 @@ struct evhttp_request;
 struct rtstream;
 
 struct rtstream_ops {
-	/* A streaming post for request id: 0 to read it here, -1 to leave it to
-	 * evhttp (an id that is not running). */
-	int (*begin)(const char *id, void *arg);
+	/* A streaming post for request id, read by rs (resume that one): 0 to
+	 * read it here, -1 to leave it to evhttp (an id that is not running). */
+	int (*begin)(struct rtstream *rs, const char *id, void *arg);
 	/* Body bytes in order: 0 to go on, 1 to stop reading until
 	 * rtstream_resume(). */
 	int (*data)(const unsigned char *, size_t, void *arg);
 	/* The end: the trailers (empty when none), or err when the connection
 	 * broke or the framing is wrong. Called once after begin() took it. */
 	void (*end)(const struct kvlist *trailers, const char *err, void *arg);
-	/* The watcher is going away (after end() when a post was taken):
+	/* The watcher rs is going away (after end() when a post was taken):
 	 * forget it. Not called after rtstream_cancel(). */
-	void (*released)(void *arg);
+	void (*released)(struct rtstream *rs, void *arg);
 };
 
 /*

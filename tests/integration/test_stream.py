@@ -23,6 +23,13 @@ import tls_origin
 from localfn_case import LocalFunctionCase
 
 MB = 1024 * 1024
+
+
+def complete(tc, r):
+    """Assert r arrived whole; say what the daemon logged otherwise."""
+    if not r.complete:
+        warn = [l for l in tc.d.log().splitlines() if " warn:" in l or " error:" in l]
+        tc.fail("%s; the daemon said:\n%s" % (r.error, "\n".join(warn[-5:])))
 HOST = "api.example.test"
 URL = "http://%s/big" % HOST
 STREAM = {"invoke_mode": "stream", "timeouts": {"invoke": 5, "stream_idle": 5}}
@@ -319,7 +326,7 @@ class StreamLocal(LocalFunctionCase):
         r = self.fetch(timeout=120)
         stop.set()
         t.join()
-        self.assertTrue(r.complete, r.error)
+        complete(self, r)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.header("Content-Type"), ["application/x-big"])
         self.assertEqual((r.length, r.sha256), (50 * MB, digest))
@@ -329,6 +336,18 @@ class StreamLocal(LocalFunctionCase):
         print("local mode, 50 MB: worker RSS peak +%d kB, %.1f MB/s"
               % (grew, 50 / (r.end_at - r.sent_at)))
         stream_client.assert_flat(self, w, grew, 4 * 1024, "worker, local mode")
+
+    def test_slow_reader_pauses_the_function(self):
+        # The daemon stops reading the function's connection while the
+        # client is behind, and resumes it (this hung when the resume went
+        # to the watcher of the wrong connection).
+        gen, digest = stream_client.pattern(8 * MB)
+        self.origin.push(tls_origin.Response(200, headers=[("Content-Type", "text/plain")],
+                                             stream=gen()))
+        self.start_fn(config={"limits": {"stream_buffer": "64K"}})
+        r = self.fetch(timeout=60, rcvbuf=32768, read_size=16384, pause=0.002)
+        complete(self, r)
+        self.assertEqual(r.sha256, digest)
 
     def test_first_bytes_early(self):
         seen = threading.Event()
