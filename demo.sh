@@ -149,6 +149,9 @@ listen: 127.0.0.1:$port
 workers: 1
 log_level: info
 pid_file: $dir/daemon.pid
+# The function runs as you: the demo's files are yours, and private. (Started
+# as root without user:, it would run as an unprivileged default user.)
+user: $(id -un)
 local_function:
   command: $bootstrap
   concurrency: 2

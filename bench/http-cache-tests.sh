@@ -57,6 +57,8 @@ cat >"$work/proxy.yaml" <<YAML
 listen: 127.0.0.1:$proxy_port
 workers: 2
 log_level: warn
+# The function runs from the checkout, which may be private to you.
+user: $(id -un)
 access_log: $work/access.log
 timeouts: {invoke: 30, keepalive: 5}
 local_function:

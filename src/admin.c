@@ -63,7 +63,8 @@ static struct {
 	char reason[64];
 	TAILQ_HEAD(, admin_conn) conns;
 	int nconns;
-} admin = {.ready = -1};
+	int adopted; /* a listening socket an old master handed over, or -1 */
+} admin = {.ready = -1, .adopted = -1};
 
 static void
 admin_conn_free(struct admin_conn *c)
@@ -344,6 +345,38 @@ admin_forget(void)
 	admin_close(0);
 }
 
+void
+admin_adopt(int *fds, size_t n, const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t len;
+	size_t i;
+
+	for (i = 0; i < n && admin.adopted < 0; i++) {
+		if (fds[i] < 0)
+			continue;
+		memset(&ss, 0, sizeof ss);
+		len = sizeof ss;
+		if (getsockname(fds[i], (struct sockaddr *)&ss, &len) == -1)
+			continue;
+		if ((cfg->admin.socket != NULL && ss.ss_family == AF_UNIX &&
+		     strcmp(sun->sun_path, cfg->admin.socket) == 0) ||
+		    (cfg->admin.socket == NULL && cfg->admin.listen != NULL &&
+		     len == cfg->admin.listen->addrlen &&
+		     memcmp(&ss, &cfg->admin.listen->addr, len) == 0)) {
+			admin.adopted = fds[i];
+			fds[i] = -1;
+		}
+	}
+}
+
+int
+admin_fd(void)
+{
+	return admin.listener != NULL ? evconnlistener_get_fd(admin.listener) : -1;
+}
+
 int
 admin_configure(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
@@ -372,7 +405,17 @@ admin_configure(struct event_base *base, const struct config *cfg, char *err, si
 			log_warn("admin.listen %s: chmod: %s", cfg->admin.socket, strerror(errno));
 		return 0;
 	}
-	if (cfg->admin.socket != NULL) {
+	if (admin.adopted >= 0) {
+		/* Handed over by the old master (binary upgrade): no gap, and its
+		 * socket file stays. */
+		fd = admin.adopted;
+		admin.adopted = -1;
+		if ((l = evconnlistener_new(base, admin_accept_cb, NULL, flags, -1, fd)) == NULL) {
+			close(fd);
+			snprintf(err, errlen, "admin.listen %s: cannot serve it", want);
+			return -1;
+		}
+	} else if (cfg->admin.socket != NULL) {
 		if ((fd = admin_bind_unix(cfg->admin.socket, cfg->admin.socket_mode, err,
 		                          errlen)) == -1)
 			return -1;

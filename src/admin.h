@@ -17,6 +17,15 @@ struct event_base;
  * err set (the previous listener stays).
  */
 int admin_configure(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
+/*
+ * New master of a binary upgrade, before admin_configure(): take the
+ * handed-over socket that is cfg's admin listener out of fds (set to -1),
+ * to serve it instead of binding again (which the old master's would
+ * refuse, or, for a unix socket, orphan).
+ */
+void admin_adopt(int *fds, size_t n, const struct config *cfg);
+/* The listening socket (to hand over on an upgrade), or -1. */
+int admin_fd(void);
 /* Master, at exit: close the listener, remove its unix socket. */
 void admin_stop(void);
 /* A forked child: drop the master's listener without touching its socket file. */

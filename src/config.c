@@ -41,17 +41,38 @@ load_error(struct load *ld, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
+	char *out;
+	size_t used, room;
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (ld->errlen == 0)
+		return -1;
+	/*
+	 * Every problem is reported, one per line (-t shows them all in one
+	 * run): later ones are appended after a newline while there is room.
+	 */
+	used = ld->nerrors > 0 ? strlen(ld->err) : 0;
+	if (ld->nerrors > 0 && used + 2 >= ld->errlen) {
+		ld->nerrors++;
+		return -1;
+	}
+	out = ld->err + used;
+	room = ld->errlen - used;
+	if (ld->nerrors > 0) {
+		*out++ = '\n';
+		room--;
+	}
+	ld->nerrors++;
 	if (ld->line > 0 && ld->path[0] != '\0')
-		snprintf(ld->err, ld->errlen, "%s:%d: %s: %s", ld->file, ld->line, ld->path, msg);
+		snprintf(out, room, "%s:%d: %s: %s", ld->file, ld->line, ld->path, msg);
 	else if (ld->line > 0)
-		snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->file, ld->line, msg);
+		snprintf(out, room, "%s:%d: %s", ld->file, ld->line, msg);
 	else if (ld->path[0] != '\0')
-		snprintf(ld->err, ld->errlen, "%s: %s: %s", ld->file, ld->path, msg);
+		snprintf(out, room, "%s: %s: %s", ld->file, ld->path, msg);
 	else
-		snprintf(ld->err, ld->errlen, "%s: %s", ld->file, msg);
+		snprintf(out, room, "%s: %s", ld->file, msg);
 	return -1;
 }
 
@@ -180,6 +201,7 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 	yaml_node_t *kn, *vn;
 	const char *name;
 	struct seen *s;
+	int rc = 0;
 	/* Room for the whole dotted path plus a key name: gcc's -O1 format
 	 * checks (the sanitizer build) see a truncation otherwise. */
 	char known[sizeof ld->path + 128];
@@ -188,13 +210,15 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 		return 0; /* "timeouts:" with nothing under it: all defaults */
 	if (node->type != YAML_MAPPING_NODE)
 		return load_error(ld, "expected %s, got %s", t_block.what, node_kind(node));
+	/* A bad key is reported and the walk goes on: all problems in one run. */
 	for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
 		kn = yaml_document_get_node(doc, pair->key);
 		vn = yaml_document_get_node(doc, pair->value);
 		ld->line = (int)kn->start_mark.line + 1;
 		if (kn->type != YAML_SCALAR_NODE) {
 			ld->path[plen] = '\0';
-			return load_error(ld, "a key must be a plain name, not %s", node_kind(kn));
+			rc = load_error(ld, "a key must be a plain name, not %s", node_kind(kn));
+			continue;
 		}
 		name = (const char *)kn->data.scalar.value;
 		snprintf(ld->path + plen, sizeof ld->path - plen, "%s%s", plen > 0 ? "." : "",
@@ -221,12 +245,17 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 				snprintf(ld->path + plen, sizeof ld->path - plen, "%s%s",
 				         plen > 0 ? "." : "", name);
 			}
-			return load_error(ld, "unknown key%s", known);
+			rc = load_error(ld, "unknown key%s", known);
+			ld->path[plen] = '\0';
+			continue;
 		}
 		/* Twice in one file is a mistake; a later file overriding an
 		 * earlier one is what includes are for. */
-		if ((s = seen_find(ld, ld->path)) != NULL && s->file == ld->file)
-			return load_error(ld, "duplicate key (first set on line %d)", s->line);
+		if ((s = seen_find(ld, ld->path)) != NULL && s->file == ld->file) {
+			rc = load_error(ld, "duplicate key (first set on line %d)", s->line);
+			ld->path[plen] = '\0';
+			continue;
+		}
 		if (s == NULL) {
 			ld->seen = xreallocarray(ld->seen, ld->nseen + 1, sizeof *ld->seen);
 			s = &ld->seen[ld->nseen++];
@@ -239,11 +268,11 @@ walk_block(struct load *ld, const struct key *table, void *base, yaml_document_t
 		if (vn->type == YAML_SCALAR_NODE)
 			ld->line = (int)vn->start_mark.line + 1;
 		if (sub->type->set(ld, sub, base, doc, vn, NULL) == -1)
-			return -1;
+			rc = -1;
 		ld->path[plen] = '\0';
 	}
 	ld->path[plen] = '\0';
-	return 0;
+	return rc;
 }
 
 /* Apply every default of table (recursively) to base. */
@@ -768,12 +797,14 @@ load_file(struct load *ld, const char *path)
 	return rc;
 }
 
+/* system: check the files and users the configuration names (config_check.c). */
 static struct config *
 load_text(const char *text, const char *name, const char *path, const struct config_cli *cli,
-          char *err, size_t errlen)
+          int system, char *err, size_t errlen)
 {
 	struct load *ld;
 	struct config *cfg;
+	int rc = 0;
 
 	ld = xcalloc(1, sizeof *ld);
 	cfg = xcalloc(1, sizeof *cfg);
@@ -786,15 +817,20 @@ load_text(const char *text, const char *name, const char *path, const struct con
 		goto fail;
 	cfg->path = path != NULL ? xstrdup(path) : NULL;
 
+	/* On after a problem: every one is reported, not only the first. */
 	if (text != NULL) {
 		ld->file = name;
 		if (load_doc(ld, text) == -1)
-			goto fail;
+			rc = -1;
 	}
 	if (cli != NULL && apply_cli(ld, cli) == -1)
-		goto fail;
+		rc = -1;
 	ld->file = name != NULL ? name : "command line";
 	if (check_config(ld, cli) == -1)
+		rc = -1;
+	if (system && check_system(ld, cli) == -1)
+		rc = -1;
+	if (rc == -1 || ld->nerrors > 0)
 		goto fail;
 	load_free(ld);
 	return cfg;
@@ -818,7 +854,7 @@ struct config *
 config_load_string(const char *text, const char *name, const struct config_cli *cli, char *err,
                    size_t errlen)
 {
-	return load_text(text, name != NULL ? name : "(string)", NULL, cli, err, errlen);
+	return load_text(text, name != NULL ? name : "(string)", NULL, cli, 0, err, errlen);
 }
 
 struct config *
@@ -833,10 +869,10 @@ config_load(const struct config_cli *cli, char *err, size_t errlen)
 		/* The Go tool's flags alone are a complete configuration. */
 		if (missing && !cli->config_path_given &&
 		    (cli->function_name != NULL || cli->address != NULL))
-			return load_text(NULL, path, NULL, cli, err, errlen);
+			return load_text(NULL, path, NULL, cli, 1, err, errlen);
 		return NULL;
 	}
-	cfg = load_text(text, path, path, cli, err, errlen);
+	cfg = load_text(text, path, path, cli, 1, err, errlen);
 	free(text);
 	return cfg;
 }

@@ -85,6 +85,7 @@ struct config {
 		double shutdown; /* grace for in-flight requests on stop/reload */
 		/* invoke_mode stream: silence that cuts a started stream */
 		double stream_idle;
+		double start;    /* new workers must be ready within this (reload, upgrade) */
 	} timeouts;
 
 	struct {

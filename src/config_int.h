@@ -29,8 +29,9 @@ struct load {
 	const char *file; /* file name, or "command line" */
 	int line;         /* 0: no line (defaults, command line) */
 	char path[512];   /* dotted key being set (host names can be long) */
-	char *err;
+	char *err;        /* the problems, one per line */
 	size_t errlen;
+	int nerrors;
 	struct config *cfg;
 
 	/* Keys the files set, with where the value that holds came from:
@@ -106,6 +107,9 @@ void cache_hosts_free(struct config_cache_host *h, size_t n);
 void metrics_hosts_free(struct config *cfg);
 extern const struct key cache_host_keys[];
 extern const struct key_type t_block;
+
+/* config_check.c: what -t checks beyond the file (files, directories, users). */
+int check_system(struct load *ld, const struct config_cli *cli);
 
 /* config_addr.c: the setters of addresses and ACLs. */
 int port_parse(const char *s, int *port);

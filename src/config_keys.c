@@ -975,6 +975,9 @@ static const struct key timeouts_keys[] = {
      "grace for in-flight requests on stop or reload"},
     {"stream_idle", &t_duration, OFF(timeouts.stream_idle), "30", MS, DAY, NULL,
      "invoke_mode stream: a response stream that brings no byte this long is cut short"},
+    {"start", &t_duration, OFF(timeouts.start), "10", MS, DAY, NULL,
+     "time new workers (and their local function processes) have to be ready on a reload or "
+     "an upgrade; past it the new ones are stopped and the running ones go on"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -1143,15 +1146,16 @@ check_config(struct load *ld, const struct config_cli *cli)
 {
 	struct config *cfg = ld->cfg;
 	size_t i;
+	int rc = 0;
 
-	if (check_pair(ld, "timeouts.connect", cfg->timeouts.connect, "timeouts.invoke",
-	               cfg->timeouts.invoke) == -1 ||
-	    check_pair(ld, "retry.base", cfg->retry.base, "retry.cap", cfg->retry.cap) == -1 ||
-	    check_pair(ld, "retry.respawn", cfg->retry.respawn, "retry.respawn_cap",
-	               cfg->retry.respawn_cap) == -1 ||
-	    check_pair(ld, "credentials.retry", cfg->credentials.retry, "credentials.retry_cap",
-	               cfg->credentials.retry_cap) == -1)
-		return -1;
+	/* Each check reports and the next one runs: all problems in one go. */
+	rc |= check_pair(ld, "timeouts.connect", cfg->timeouts.connect, "timeouts.invoke",
+	                 cfg->timeouts.invoke);
+	rc |= check_pair(ld, "retry.base", cfg->retry.base, "retry.cap", cfg->retry.cap);
+	rc |= check_pair(ld, "retry.respawn", cfg->retry.respawn, "retry.respawn_cap",
+	                 cfg->retry.respawn_cap);
+	rc |= check_pair(ld, "credentials.retry", cfg->credentials.retry, "credentials.retry_cap",
+	                 cfg->credentials.retry_cap);
 
 	/*
 	 * Whoever reaches the proxy gets the fleet's API tokens: listening
@@ -1170,12 +1174,12 @@ check_config(struct load *ld, const struct config_cli *cli)
 					ld->line = 0;
 				snprintf(ld->path, sizeof ld->path, "listen");
 			}
-			return load_error(ld,
-			                  "%s is not a loopback address and there is no allow "
-			                  "list: anyone who can reach it would get the fleet's "
-			                  "API tokens; set allow: to the clients that may use "
-			                  "the proxy",
-			                  cfg->listen[i].text);
+			rc = load_error(ld,
+			                "%s is not a loopback address and there is no allow "
+			                "list: anyone who can reach it would get the fleet's "
+			                "API tokens; set allow: to the clients that may use "
+			                "the proxy",
+			                cfg->listen[i].text);
 		}
 	}
 
@@ -1186,7 +1190,7 @@ check_config(struct load *ld, const struct config_cli *cli)
 	if (cfg->function_name == NULL && cfg->local_function.command == NULL)
 		config_warn(cfg, "function_name is not configured (empty or the XXXXXXXX "
 		                 "placeholder): requests will get 503 until it is set");
-	return 0;
+	return rc != 0 ? -1 : 0;
 }
 
 /* The key table, for documentation. */

@@ -55,6 +55,8 @@
 #define NEVER 1e18
 /* Attempts at the instance id when the region is known from elsewhere. */
 #define AGENT_META_TRIES 3
+/* The exit status of an agent that found another one holding the lease. */
+#define AGENT_EXIT_LEASE 3
 
 struct agent {
 	struct cs_config cfg;
@@ -424,7 +426,8 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	struct pollfd pfd;
 	struct cs_creds *snap;
 	double now, wake;
-	int ms;
+	pid_t holder;
+	int ms, took_over;
 
 	log_set_tag("credentials");
 	/* A name for ps/top beside the workers' "ssp-worker". */
@@ -434,6 +437,14 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master)
 		_exit(0);
+	/* One writer: refuse to run beside a live agent; take over a dead one's lease. */
+	if (credstore_lease_take(&took_over, &holder) != 0) {
+		log_error("another credentials agent (pid %ld) holds the store: this one exits",
+		          (long)holder);
+		_exit(AGENT_EXIT_LEASE);
+	}
+	if (took_over)
+		log_info("took over the credentials store from an agent that died");
 	agent_close_listeners();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
@@ -457,13 +468,21 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 	}
 	explicit_bzero(snap, sizeof *snap);
 	free(snap);
-	/* A predecessor killed while writing left a sequence odd: even it out now. */
+	/*
+	 * A predecessor killed while writing left a sequence odd, and the block
+	 * half written: a key of one set with the secret of another would sign
+	 * wrongly. Clear it (readers then wait for our first fetch, which is
+	 * now) rather than merely even the sequence out.
+	 */
 	if (atomic_load(&credstore_shm->creds_seq) & 1) {
 		cs_write_begin(&credstore_shm->creds_seq);
+		explicit_bzero(&credstore_shm->creds, sizeof credstore_shm->creds);
+		credstore_shm->creds.generation = atomic_load(&credstore_shm->generation);
 		cs_write_end(&credstore_shm->creds_seq);
 	}
 	if (atomic_load(&credstore_shm->meta_seq) & 1) {
 		cs_write_begin(&credstore_shm->meta_seq);
+		memset(&credstore_shm->meta, 0, sizeof credstore_shm->meta);
 		cs_write_end(&credstore_shm->meta_seq);
 	}
 	agent_read_config(&a, now);
@@ -494,6 +513,7 @@ static void __attribute__((noreturn)) agent_main(pid_t master)
 			agent_pokes(&a, clock_mono());
 	}
 	log_debug("credentials agent stopping");
+	credstore_lease_release();
 	creds_clear(&a.cur);
 	imds_free(&a.imds);
 	curl_global_cleanup();
@@ -530,6 +550,5 @@ credstore_spawn_agent(const struct config *cfg)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		return -1;
-	atomic_store(&credstore_shm->agent_pid, pid);
 	return (int)pid;
 }

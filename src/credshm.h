@@ -19,6 +19,7 @@
 #ifndef SSP_CREDSHM_H
 #define SSP_CREDSHM_H
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -90,7 +91,19 @@ struct cs_shm {
 	struct cs_meta meta;
 	/* Bumped after every publication of creds; see credstore_generation(). */
 	_Atomic uint64_t generation;
+	/* The agent holding the lease (0: none, or it exited cleanly). */
 	_Atomic pid_t agent_pid;
+	/*
+	 * The writer lease: a process-shared robust mutex the agent holds for
+	 * its whole life. A second agent finds it busy and refuses to run; when
+	 * the holder dies (even of SIGKILL) the kernel marks it, and the next
+	 * agent takes it over (EOWNERDEAD) and evens out what it left.
+	 */
+	pthread_mutex_t lease;
+	/* Written by the master: enum credstore_agent_state, and why not running. */
+	_Atomic int agent_state;
+	_Atomic uint64_t agent_seq;
+	char agent_msg[256];
 };
 
 /* Set up by credstore_init() in the master; inherited by every child. */

@@ -29,6 +29,85 @@ static pid_t credstore_creator;
 /* The generation of the credentials this process last read (credstore_get). */
 static uint64_t credstore_seen;
 
+/* The lease: a process-shared, robust mutex (credshm.h). */
+static int
+credstore_lease_init(void)
+{
+	pthread_mutexattr_t a;
+	int rc;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return -1;
+	rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0 ||
+	     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0 ||
+	     pthread_mutex_init(&credstore_shm->lease, &a) != 0;
+	pthread_mutexattr_destroy(&a);
+	return rc ? -1 : 0;
+}
+
+int
+credstore_lease_take(int *took_over, pid_t *holder)
+{
+	int rc;
+
+	*took_over = 0;
+	*holder = 0;
+	if (credstore_shm == NULL)
+		return -1;
+	rc = pthread_mutex_trylock(&credstore_shm->lease);
+	if (rc == EOWNERDEAD) {
+		/* Its holder died: ours now, once marked consistent again. */
+		pthread_mutex_consistent(&credstore_shm->lease);
+		*took_over = 1;
+		rc = 0;
+	}
+	if (rc != 0) {
+		*holder = atomic_load(&credstore_shm->agent_pid);
+		return -1;
+	}
+	atomic_store(&credstore_shm->agent_pid, getpid());
+	return 0;
+}
+
+void
+credstore_lease_release(void)
+{
+	if (credstore_shm == NULL)
+		return;
+	atomic_store(&credstore_shm->agent_pid, 0);
+	pthread_mutex_unlock(&credstore_shm->lease);
+}
+
+void
+credstore_agent_state(enum credstore_agent_state state, const char *why)
+{
+	if (credstore_shm == NULL)
+		return;
+	cs_write_begin(&credstore_shm->agent_seq);
+	snprintf(credstore_shm->agent_msg, sizeof credstore_shm->agent_msg, "%s",
+	         why != NULL ? why : "");
+	atomic_store(&credstore_shm->agent_state, (int)state);
+	cs_write_end(&credstore_shm->agent_seq);
+}
+
+int
+credstore_agent_problem(char *err, size_t errlen)
+{
+	char msg[sizeof credstore_shm->agent_msg];
+	int state;
+
+	if (credstore_shm == NULL)
+		return 0;
+	state = atomic_load(&credstore_shm->agent_state);
+	if (state == CREDSTORE_AGENT_RUNNING)
+		return 0;
+	if (cs_read(&credstore_shm->agent_seq, msg, credstore_shm->agent_msg, sizeof msg) != 0)
+		snprintf(msg, sizeof msg, "the credentials agent is not running");
+	msg[sizeof msg - 1] = '\0';
+	snprintf(err, errlen, "%s", msg);
+	return 1;
+}
+
 int
 credstore_init(void)
 {
@@ -47,6 +126,13 @@ credstore_init(void)
 		return -1;
 	}
 	credstore_shm = p; /* zero-filled: state NONE, generation 0 */
+	if (credstore_lease_init() != 0) {
+		munmap(p, sizeof(struct cs_shm));
+		credstore_shm = NULL;
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
 	credstore_creator = getpid();
 	credstore_poke_rd = fds[0];
 	credstore_poke_wr = fds[1];

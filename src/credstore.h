@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "creds.h"
 
@@ -37,6 +38,31 @@ void credstore_configure(const struct config *);
  * Settings reach it through credstore_configure(), not through fork.
  */
 int credstore_spawn_agent(const struct config *);
+/*
+ * Master: whether an agent runs, for credstore_agent_problem(). DOWN (it
+ * died and its replacement waits for a back-off) and NONE (none in local
+ * function mode) come with a message naming why.
+ */
+enum credstore_agent_state {
+	CREDSTORE_AGENT_RUNNING = 0,
+	CREDSTORE_AGENT_DOWN,
+	CREDSTORE_AGENT_NONE,
+};
+void credstore_agent_state(enum credstore_agent_state, const char *why);
+/*
+ * Worker: is no agent there to answer a refresh soon? Returns 1 with err
+ * naming why (a parked request then fails at once), else 0.
+ */
+int credstore_agent_problem(char *err, size_t errlen);
+/*
+ * Agent: take the writer lease (credshm.h). Returns 0 when taken (*took_over
+ * set when a dead agent held it), -1 when a live agent holds it (*holder
+ * its pid, when known).
+ */
+int credstore_lease_take(int *took_over, pid_t *holder);
+/* Agent, leaving: give the lease back. */
+void credstore_lease_release(void);
+
 /*
  * At exit: unmap the segment and close the pipe. In the process that called
  * credstore_init() (the master) it zeroes the secrets first; in a child (a

@@ -989,6 +989,19 @@ out:
 	return rc;
 }
 
+/* No agent to answer a refresh soon (credstore_agent_problem()): fail now. */
+static int
+invoke_agent_gone(struct invoke *inv)
+{
+	char why[256];
+
+	if (!credstore_agent_problem(why, sizeof why))
+		return 0;
+	inv->cred_failure = 1;
+	invoke_fail(inv, 503, "%s (%s)", inv->cred_err, why);
+	return 1;
+}
+
 /* Credentials are missing or expired: ask the agent and wait for a new
  * generation, or give up when it already came and did not help. */
 static void
@@ -997,6 +1010,8 @@ invoke_park(struct invoke *inv)
 	struct invoke_ctx *ctx = inv->ctx;
 	uint64_t gen = credstore_generation();
 
+	if (invoke_agent_gone(inv))
+		return;
 	if (inv->parked_once && gen != inv->park_generation) {
 		/* The agent published and it is still unusable. */
 		ctx->bad_generation = gen;
@@ -1147,6 +1162,8 @@ invoke_step(evutil_socket_t fd, short what, void *arg)
 
 	if (inv->state == INVOKE_PARKED) {
 		if (credstore_generation() == inv->park_generation) {
+			if (invoke_agent_gone(inv))
+				return;
 			if (invoke_remaining(inv) <= 0) {
 				inv->cred_failure = 1;
 				invoke_fail(inv, 503, "no usable AWS credentials within %.1f s: %s",

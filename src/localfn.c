@@ -137,6 +137,7 @@ struct localfn_slot {
 	struct rtstream_watch watch; /* the server's new connections */
 	struct event *timer;         /* start/answer deadline, or restart back-off */
 	unsigned failures;           /* since the last answered invocation */
+	int was_ready;               /* a process of this slot has asked for work */
 	char why[160];               /* why we killed it, for the log at reap */
 };
 
@@ -165,6 +166,9 @@ struct localfn_ctx {
 
 	int init_failed; /* the last process to start failed, none is ready */
 	char init_msg[512];
+
+	void (*ready)(void *); /* options' ready callback; NULL once called */
+	void *ready_arg;
 };
 
 static void localfn_slot_spawn(struct localfn_slot *);
@@ -870,6 +874,24 @@ localfn_dispatch(struct localfn_ctx *ctx)
 	}
 }
 
+/* A slot's process asked for work: when it is the last slot to, say so once. */
+static void
+localfn_slot_ready(struct localfn_slot *slot)
+{
+	struct localfn_ctx *ctx = slot->ctx;
+	void (*cb)(void *) = ctx->ready;
+	int i;
+
+	slot->was_ready = 1;
+	if (cb == NULL)
+		return;
+	for (i = 0; i < ctx->nslots; i++)
+		if (!ctx->slots[i].was_ready)
+			return;
+	ctx->ready = NULL;
+	cb(ctx->ready_arg);
+}
+
 static void
 localfn_api_next(struct localfn_slot *slot, struct evhttp_request *req)
 {
@@ -907,6 +929,7 @@ localfn_api_next(struct localfn_slot *slot, struct evhttp_request *req)
 		break;
 	case SLOT_STARTING:
 		log_debug("function process %ld is ready", (long)slot->pid);
+		localfn_slot_ready(slot);
 		break;
 	case SLOT_BETWEEN:
 		break;
@@ -1440,6 +1463,8 @@ localfn_ctx_new(struct event_base *base, const struct localfn_options *o, char *
 	ctx->respawn = o->respawn > 0 ? o->respawn : 0.5;
 	ctx->respawn_cap = o->respawn_cap >= ctx->respawn ? o->respawn_cap : ctx->respawn;
 	ctx->kill_grace = o->kill_grace >= 0 ? o->kill_grace : 1;
+	ctx->ready = o->ready;
+	ctx->ready_arg = o->ready_arg;
 
 	/* Absolute, so that the chdir into the task root cannot break it. */
 	real = realpath(o->command, NULL);

@@ -34,6 +34,10 @@ struct localfn_options {
 	double respawn;            /* first restart back-off after repeated failures */
 	double respawn_cap;        /* largest restart back-off */
 	double kill_grace;         /* SIGTERM -> SIGKILL when stopping the processes */
+	/* Called once, when every function process has asked for work for the
+	 * first time (a reload waits for it); may be NULL. */
+	void (*ready)(void *arg);
+	void *ready_arg;
 };
 
 /*

@@ -32,7 +32,7 @@ main(int argc, char **argv)
 {
 	struct config_cli cli;
 	struct config *conf;
-	char err[2048];
+	char err[8192], *line, *next;
 	size_t i;
 	int rc;
 
@@ -50,7 +50,12 @@ main(int argc, char **argv)
 
 	conf = config_load(&cli, err, sizeof err);
 	if (conf == NULL) {
-		fprintf(stderr, "ssm-sign-proxy: %s\n", err);
+		/* One problem per line, each with the program's name. */
+		for (line = err; line != NULL; line = next) {
+			if ((next = strchr(line, '\n')) != NULL)
+				*next++ = '\0';
+			fprintf(stderr, "ssm-sign-proxy: %s\n", line);
+		}
 		return 1;
 	}
 	if (cli.test_only) {
@@ -76,7 +81,7 @@ main(int argc, char **argv)
 		config_free(conf);
 		return 1;
 	}
-	rc = master_run(&cli, conf);
+	rc = master_run(&cli, conf, argv);
 	curl_global_cleanup();
 	return rc;
 }

@@ -1025,6 +1025,12 @@ out:
 	free(query);
 }
 
+static void
+proxy_function_ready(void *arg)
+{
+	worker_ready();
+}
+
 int
 proxy_init(struct event_base *base, struct evhttp *http, const struct config *cfg)
 {
@@ -1056,6 +1062,8 @@ proxy_init(struct event_base *base, struct evhttp *http, const struct config *cf
 		lo.respawn = cfg->retry.respawn;
 		lo.respawn_cap = cfg->retry.respawn_cap;
 		lo.kill_grace = cfg->timeouts.shutdown < 2 ? cfg->timeouts.shutdown : 2;
+		/* The worker accepts, and a reload goes on, once the function runs. */
+		lo.ready = proxy_function_ready;
 		proxy.localfn = localfn_ctx_new(base, &lo, err, sizeof err);
 		if (proxy.localfn == NULL) {
 			log_error("%s", err);

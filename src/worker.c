@@ -17,6 +17,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +83,8 @@ struct worker {
 	double last_activity;   /* monotonic: a connection or bytes from a client */
 	int draining;
 	int proxy_ready;
+	int ready;    /* accepting allowed (at once, or since worker_ready()) */
+	int ready_fd; /* where worker_ready() reports; -1 once done */
 };
 
 static struct worker w;
@@ -97,7 +100,7 @@ worker_set_accepting(int on)
 {
 	size_t i;
 
-	if (w.accepting == on)
+	if (w.accepting == on || (on && !w.ready))
 		return;
 	for (i = 0; i < w.nbound; i++) {
 		struct evconnlistener *l = evhttp_bound_socket_get_listener(w.bound[i]);
@@ -187,6 +190,20 @@ worker_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
 }
 
 /*
+ * Bytes went out to a client (evbuffer callback on its output). A client's
+ * quiet moment starts when it has its answer, not when it sent the
+ * request: a draining worker measuring from the request would close a
+ * keep-alive connection right after a slow answer, while the client sends
+ * its next request on it (the chaos test caught that).
+ */
+static void
+worker_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted > 0)
+		w.last_activity = clock_mono();
+}
+
+/*
  * evhttp asks for a bufferevent for each new connection. It is created
  * with BEV_OPT_CLOSE_ON_FREE, so that the socket stays open (evhttp only
  * shuts down its sending side) until our reference goes in worker_sweep():
@@ -208,6 +225,7 @@ worker_bevcb(struct event_base *base, void *arg)
 	c->bev = bev;
 	bufferevent_incref(bev);
 	evbuffer_add_cb(bufferevent_get_input(bev), worker_input_cb, bev);
+	evbuffer_add_cb(bufferevent_get_output(bev), worker_output_cb, NULL);
 	w.last_activity = clock_mono();
 	TAILQ_INSERT_TAIL(&w.conns, c, entry);
 	w.nconns++;
@@ -361,6 +379,29 @@ worker_listen(const int *fds, size_t nfds)
 	return 0;
 }
 
+/* Readiness (issue 11): the one report a worker makes to its master. */
+void
+worker_ready(void)
+{
+	int32_t msg[2];
+
+	if (!w.ready) {
+		w.ready = 1;
+		if (!w.draining)
+			worker_set_accepting(1);
+	}
+	if (w.ready_fd < 0)
+		return;
+	log_debug("ready, serving on %zu sockets", w.nbound);
+	/* 8 bytes: one atomic write on a pipe, whoever else writes there. */
+	msg[0] = (int32_t)getpid();
+	msg[1] = 1;
+	if (write(w.ready_fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+		log_warn("cannot tell the master this worker is ready: %s", strerror(errno));
+	close(w.ready_fd);
+	w.ready_fd = -1;
+}
+
 static void
 worker_free(void)
 {
@@ -388,6 +429,8 @@ worker_free(void)
 		event_free(w.deadline);
 	if (w.base != NULL)
 		event_base_free(w.base);
+	if (w.ready_fd >= 0)
+		close(w.ready_fd);
 	memset(&w, 0, sizeof w);
 }
 
@@ -404,6 +447,8 @@ worker_run(const struct worker_params *p)
 	memset(&w, 0, sizeof w);
 	TAILQ_INIT(&w.conns);
 	w.conf = p->conf;
+	w.ready_fd = p->ready_fd;
+	w.ready = !p->wait_ready;
 	snprintf(tag, sizeof tag, "worker %d", p->slot);
 	log_set_tag(tag);
 	log_set_level(p->conf->log_level);
@@ -424,7 +469,10 @@ worker_run(const struct worker_params *p)
 	signal(SIGUSR2, SIG_IGN); /* the master logs the cache stats */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (worker_drop_privileges(p) == -1 || (w.base = event_base_new()) == NULL ||
+	/* Changing credentials clears the parent-death signal: set it again,
+	 * and look again whether the master went meanwhile. */
+	if (worker_drop_privileges(p) == -1 || prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != p->master || (w.base = event_base_new()) == NULL ||
 	    (w.http = evhttp_new(w.base)) == NULL) {
 		for (i = 0; i < p->nfds; i++)
 			close(p->fds[i]);
@@ -446,17 +494,21 @@ worker_run(const struct worker_params *p)
 	evhttp_set_max_headers_size(w.http, (ev_ssize_t)p->conf->limits.max_header);
 	evhttp_set_max_body_size(w.http, (ev_ssize_t)p->conf->limits.max_body);
 	tv = clock_tv(p->conf->timeouts.client_header > p->conf->timeouts.keepalive
-	                   ? p->conf->timeouts.client_header
-	                   : p->conf->timeouts.keepalive);
+	                  ? p->conf->timeouts.client_header
+	                  : p->conf->timeouts.keepalive);
 	evhttp_set_timeout_tv(w.http, &tv);
 	if (worker_listen(p->fds, p->nfds) == -1)
 		goto out;
+	/* Held until worker_ready() when another generation serves meanwhile. */
+	if (!w.ready)
+		worker_set_accepting(0);
 	if (proxy_init(w.base, w.http, p->conf) == -1) {
 		log_error("cannot set up the request path");
 		goto out;
 	}
 	w.proxy_ready = 1;
-	log_debug("serving on %zu sockets", w.nbound);
+	if (p->conf->local_function.command == NULL)
+		worker_ready();
 	event_base_dispatch(w.base);
 	rc = 0;
 out:

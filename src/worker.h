@@ -28,6 +28,8 @@ struct worker_params {
 	const char *user; /* NULL: keep the master's identity */
 	uid_t uid;
 	gid_t gid;
+	int ready_fd;   /* worker_ready() reports here (the master's status pipe) */
+	int wait_ready; /* accept nothing before worker_ready() (a reload's new worker) */
 };
 
 /*
@@ -44,5 +46,16 @@ int worker_run(const struct worker_params *);
  * next connection to a worker that stays.
  */
 int worker_draining(void);
+
+/*
+ * The worker can serve: tell the master (once; later calls do nothing),
+ * and start accepting if it was held (wait_ready). worker_run() calls it
+ * when its listeners and request path are set up, except in local function
+ * mode, where the request path calls it once every function process has
+ * asked for work. A reload waits for it (doc/process.md); its new workers
+ * accept nothing before, so that a broken function answers no client while
+ * the old workers still serve.
+ */
+void worker_ready(void);
 
 #endif

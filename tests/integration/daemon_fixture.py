@@ -423,6 +423,9 @@ class ProxyTestCase(harness.TestCase):
             "log_level": "debug",
             "access_log": "stderr",
             "timeouts": dict(SHORT_TIMEOUTS),
+            # As root without user: the workers would drop to the build's
+            # default user, who cannot read the tests' private directories.
+            **({"user": "root"} if os.geteuid() == 0 else {}),
         }
 
     def write_config(self, config=None, text=None, name="ssm-sign-proxy.yaml"):

@@ -246,11 +246,27 @@ class Failures(LocalFunctionCase):
         self.assertLessEqual(n, 12)
 
     def test_command_that_cannot_run(self):
-        d = self.start_local(os.path.join(self.tmp, "no-such-runtime"))
+        # A missing command is refused when the configuration is read (-t,
+        # start, reload: see test_config_check.py); one that goes missing
+        # while the daemon runs makes the restarted process fail to start.
+        missing = os.path.join(self.tmp, "no-such-runtime")
+        cfg = self.write_config(daemon_fixture.merge(
+            self.default_config("127.0.0.1:%d" % harness.free_port()),
+            {"function_name": None, "local_function": {"command": missing}}))
+        rc, out = self.run_daemon(["-c", cfg])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("local_function.command: %s: No such file or directory" % missing, out)
+
+        runtime = self.python_runtime()
+        d = self.start_local(runtime)
+        self.wait_ready(1)
+        os.rename(runtime, runtime + ".gone")
+        for pid in self.function_pids():
+            os.kill(pid, signal.SIGKILL)
         d.wait_log("cannot run")
         r = d.raw(get("api.example.test", "/x"), timeout=5)
         self.assertEqual(r.status, 502, r)
-        self.assertIn("cannot run %s" % os.path.join(self.tmp, "no-such-runtime"), r.text)
+        self.assertIn("cannot run %s" % runtime, r.text)
         self.assertIn("No such file or directory", r.text)
 
     def test_function_error_gets_502(self):

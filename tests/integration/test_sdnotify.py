@@ -48,6 +48,29 @@ class SdNotify(daemon_fixture.ProxyTestCase):
         self.assertEqual(self.recv(s), "STOPPING=1")
         self.assertEqual(d.proc.wait(10), 0)
 
+    def test_upgrade_names_the_new_main_pid(self):
+        """A binary upgrade (SIGURG): the new master tells systemd its pid
+        and that it is ready, once its workers are; the old master then
+        exits without STOPPING=1 (the service is not stopping)."""
+        s, path = self.notify_socket()
+        d = self.start_daemon(env={"NOTIFY_SOCKET": path}, wait=False)
+        self.assertEqual(self.recv(s), "READY=1")
+        harness.wait_port(d.port)
+        d.proc.signal(signal.SIGURG)
+        msg = self.recv(s)
+        self.assertRegex(msg, r"^MAINPID=\d+\nREADY=1$")
+        new = int(msg.split("\n")[0].split("=")[1])
+        self.assertNotEqual(new, d.pid)
+        self.assertEqual(d.proc.wait(10), 0, d.log())
+        self.assertEqual(d.get("http://api.example.test/").status_code, 200)
+        # Nothing from the old master on its way out.
+        s.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            self.recv(s)
+        s.settimeout(10)
+        os.kill(new, signal.SIGTERM)
+        self.assertEqual(self.recv(s), "STOPPING=1")
+
     def test_workers_do_not_notify(self):
         s, path = self.notify_socket()
         d = self.start_daemon(config={"workers": 2}, env={"NOTIFY_SOCKET": path}, wait=False)

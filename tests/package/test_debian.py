@@ -212,7 +212,10 @@ class DebianPackage(unittest.TestCase):
         self.assert_serves("pkg-test-fn-3")
 
         # Upgrade (the same version reinstalled): the modified conffile
-        # survives and the daemon is restarted with it.
+        # survives, and the running daemon is not restarted but upgraded in
+        # place (SIGURG: the new master takes the sockets over, no
+        # connection is refused): the old master logs the new one's pid,
+        # which is the pid file's now.
         before = master_pid()
         rc, out = run("dpkg", "-i", "--force-confold", *self.debs, check=False)
         self.assertEqual(rc, 0, out)
@@ -220,6 +223,17 @@ class DebianPackage(unittest.TestCase):
             self.assertIn("pkg-test-fn-3", f.read())
         harness.wait_port(self.port)
         self.assertNotEqual(master_pid(), before)
+        with open("/var/log/ssm-sign-proxy.log") as f:
+            log = f.read()
+        self.assertIn("[%d] [master] info: upgrade: the new master (pid %d) is serving"
+                      % (before, master_pid()), log)
+        self.assert_serves("pkg-test-fn-3")
+        # The init script's upgrade action, by hand.
+        before = master_pid()
+        run(INIT, "upgrade")
+        self.assertNotEqual(master_pid(), before)
+        self.assertIn(master_pid(), daemon_pids())
+        self.assertNotIn(before, daemon_pids())
         self.assert_serves("pkg-test-fn-3")
 
         run(INIT, "stop")

@@ -91,6 +91,74 @@ stop_agent(int pid)
 	return status;
 }
 
+/*
+ * The writer lease: one agent at a time. A second agent (or a second taker)
+ * is refused while the holder lives; once the holder is killed outright
+ * (SIGKILL: no chance to let go) the next one takes it over.
+ */
+static void
+test_lease(struct config *cfg)
+{
+	int p[2], took_over, status, pid, second;
+	pid_t holder, child;
+	char c;
+
+	tap_ok(credstore_lease_take(&took_over, &holder) == 0 && !took_over,
+	       "lease: free after the agent exited cleanly");
+	credstore_lease_release();
+
+	tap_ok(pipe(p) == 0, "lease: pipe");
+	child = fork();
+	if (child == 0) {
+		int t;
+		pid_t h;
+
+		close(p[0]);
+		if (credstore_lease_take(&t, &h) != 0)
+			_exit(1);
+		(void)!write(p[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	tap_ok(read(p[0], &c, 1) == 1, "lease: a process holds it");
+	close(p[0]);
+	tap_ok(credstore_lease_take(&took_over, &holder) == -1 && holder == child,
+	       "lease: refused while its holder lives, naming it");
+	/* A real agent refuses too, and exits 3. */
+	second = credstore_spawn_agent(cfg);
+	tap_ok(second > 0, "lease: a second agent spawned");
+	waitpid(second, &status, 0);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 3,
+	       "lease: the second agent refuses to run (exit 3)");
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	tap_ok(credstore_lease_take(&took_over, &holder) == 0 && took_over,
+	       "lease: taken over from a holder killed by SIGKILL");
+	credstore_lease_release();
+	/* And an agent starts fine afterwards. */
+	pid = credstore_spawn_agent(cfg);
+	usleep(200000);
+	tap_ok(waitpid(pid, &status, WNOHANG) == 0, "lease: a new agent runs");
+	status = stop_agent(pid);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "lease: and exits 0");
+}
+
+/* What the master says about the agent reaches the workers. */
+static void
+test_agent_state(void)
+{
+	char err[256];
+
+	tap_ok(credstore_agent_problem(err, sizeof err) == 0, "agent state: running by default");
+	credstore_agent_state(CREDSTORE_AGENT_DOWN, "the credentials agent is not running (test)");
+	tap_ok(credstore_agent_problem(err, sizeof err) == 1 &&
+	           strcmp(err, "the credentials agent is not running (test)") == 0,
+	       "agent state: down, with why");
+	credstore_agent_state(CREDSTORE_AGENT_RUNNING, NULL);
+	tap_ok(credstore_agent_problem(err, sizeof err) == 0, "agent state: running again");
+}
+
 int
 main(void)
 {
@@ -245,6 +313,9 @@ main(void)
 	tap_ok(waitpid(pid, &status, WNOHANG) == 0, "the agent keeps running");
 	status = stop_agent(pid);
 	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "and exits 0");
+
+	test_lease(&cfg);
+	test_agent_state();
 
 	credstore_shutdown();
 	unlink(credfile);
