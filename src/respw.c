@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
 
@@ -132,23 +133,47 @@ httpreq_end(struct httpreq *w)
 	free(w);
 }
 
+/* After an abort: close once what is queued has gone out (or at once
+ * when the client is gone or takes too long). */
+static void
+respw_abort_flushed(struct bufferevent *bev, void *arg)
+{
+	struct evhttp_connection *evcon = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		evhttp_connection_free(evcon);
+}
+
+static void
+respw_abort_error(struct bufferevent *bev, short what, void *arg)
+{
+	evhttp_connection_free(arg);
+}
+
 void
 httpreq_abort(struct httpreq *w)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(w->r);
 	struct bufferevent *bev = respw_bev(w);
+	struct timeval tv = {5, 0};
 
-	/* What is queued goes out first, as far as the socket takes it now:
-	 * the client gets the head and the body so far, then the close. */
-	if (bev != NULL)
-		evbuffer_write(bufferevent_get_output(bev), bufferevent_getfd(bev));
 	free(w);
-	/* Frees the request too: the client sees the body end early. The
-	 * request path handles the end itself (no close callback). */
-	if (evcon != NULL) {
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (evcon == NULL)
+		return;
+	/* The request path handles the end itself: no close callback. What
+	 * is queued (the head, the body so far) still goes out, then the
+	 * connection closes without the chunked terminator, so the client
+	 * sees the body end early. evhttp has no way to close after a flush
+	 * in the middle of a reply: the connection's callbacks become ours. */
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (bev == NULL || evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		evhttp_connection_free(evcon);
+		return;
 	}
+	bufferevent_setcb(bev, NULL, respw_abort_flushed, respw_abort_error, evcon);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_set_timeouts(bev, NULL, &tv);
+	bufferevent_enable(bev, EV_WRITE);
 }
 
 size_t

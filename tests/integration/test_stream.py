@@ -190,8 +190,9 @@ class StreamLambda(daemon_fixture.ProxyTestCase):
         self.assertEqual(r.status, 200)
         self.assertFalse(r.complete, "a failed stream looked complete: %r" % r.body[:100])
         self.assertIsNotNone(r.error)
-        if body_prefix is not None:
-            self.assertTrue(r.body.startswith(body_prefix), r.body[:100])
+        if body_prefix is not None and not r.body.startswith(body_prefix):
+            warn = [l for l in self.d.log().splitlines() if "warn" in l or "error" in l or "debug: invoke" in l]
+            self.fail("%r; the daemon said:\n%s" % (r.body[:100], "\n".join(warn[-6:])))
 
     def test_function_error_after_first_byte_cuts_the_response(self):
         self.lam.handler = lambda inv: sl.Stream([prelude(), b"partial",
