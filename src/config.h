@@ -83,9 +83,9 @@ struct config {
 		double invoke;   /* whole budget for one request, retries included */
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
+		double start;    /* new workers must be ready within this (reload, upgrade) */
 		/* invoke_mode stream: silence that cuts a started stream */
 		double stream_idle;
-		double start;    /* new workers must be ready within this (reload, upgrade) */
 	} timeouts;
 
 	struct {

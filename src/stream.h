@@ -38,10 +38,10 @@ enum pstream_outcome {
 
 struct pstream_result {
 	enum pstream_outcome outcome;
-	int status;                 /* sent (DONE, ABORTED) or to send (FAILED) */
-	size_t bytes;               /* body bytes sent */
-	const char *message;        /* FAILED, ABORTED: why */
-	const char *payload;        /* WHOLE: the function's bytes */
+	int status;          /* sent (DONE, ABORTED) or to send (FAILED) */
+	size_t bytes;        /* body bytes sent */
+	const char *message; /* FAILED, ABORTED: why */
+	const char *payload; /* WHOLE: the function's bytes */
 	size_t payload_len;
 	const struct fnstream_end *end; /* how the producer ended */
 };
