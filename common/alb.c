@@ -110,33 +110,22 @@ alb_set_body(json_t *o, const unsigned char *body, size_t len)
 	}
 }
 
-/* The key of o equal to name ignoring case, or NULL. */
-static const char *
-alb_find_key(json_t *o, const char *name)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(o, k, v)
-	{
-		if (strcasecmp(k, name) == 0)
-			return k;
-	}
-	return NULL;
-}
-
 /*
  * Add a list to the single-value object (last value wins) and the
  * multi-value object (values in order). Names are grouped ignoring case
  * when fold is set (headers), exactly otherwise (query keys). lower_names
  * turns header names to lower case, as an ALB sends them.
+ *
+ * Linear in the number of names: the spelling a folded name was first
+ * seen with is found through a hash (a jansson object keyed by the lower
+ * case name), not by comparing with every key so far.
  */
 static void
 alb_add_list(json_t *single, json_t *multi, const struct kvlist *l, int fold, int lower_names)
 {
+	json_t *seen = fold ? json_object() : NULL, *arr, *first;
 	const char *key;
-	char *name, *p;
-	json_t *arr;
+	char *name, *lower, *p;
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
@@ -153,12 +142,19 @@ alb_add_list(json_t *single, json_t *multi, const struct kvlist *l, int fold, in
 			name = xstrdup(json_string_value(t));
 			json_decref(t);
 		}
-		/* Group under the first spelling seen (a copy: the object owns its keys). */
-		key = fold ? alb_find_key(multi != NULL ? multi : single, name) : NULL;
-		if (key != NULL) {
-			p = xstrdup(key);
-			free(name);
-			name = p;
+		/* Group under the first spelling seen. */
+		if (seen != NULL) {
+			lower = xstrdup(name);
+			for (p = lower; *p != '\0'; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+			first = json_object_get(seen, lower);
+			if (first != NULL) {
+				free(name);
+				name = xstrdup(json_string_value(first));
+			} else
+				json_object_set_new(seen, lower, json_string(name));
+			free(lower);
 		}
 		key = name;
 		if (single != NULL)
@@ -173,6 +169,7 @@ alb_add_list(json_t *single, json_t *multi, const struct kvlist *l, int fold, in
 		}
 		free(name);
 	}
+	json_decref(seen);
 }
 
 static char *
@@ -305,18 +302,17 @@ alb_read_list(json_t *o, const char *field, int multi, struct kvlist *l, char *e
 				if (json_is_null(e))
 					continue;
 				if (alb_scalar(e, buf, sizeof buf, &s) == -1)
-					return errf(
-					    err, errlen,
-					    "%s.%s[%zu] is not a string (or holds a NUL)", field, k,
-					    i);
+					return errf(err, errlen,
+					            "%s.%s[%zu] is not a string (or holds a NUL)",
+					            field, k, i);
 				kvlist_add(l, k, s);
 			}
 			continue;
 		}
 		/* A single value where a list belongs is taken as a list of one. */
 		if (alb_scalar(v, buf, sizeof buf, &s) == -1)
-			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)",
-			                 field, k);
+			return errf(err, errlen, "%s.%s is not a string (or holds a NUL)", field,
+			            k);
 		kvlist_add(l, k, s);
 	}
 	return 0;
@@ -367,8 +363,8 @@ alb_load(const char *json, size_t len, const char *what, char *err, size_t errle
 
 	o = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (o == NULL) {
-		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what,
-		          jerr.text, jerr.line, jerr.column);
+		errf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)", what, jerr.text,
+		     jerr.line, jerr.column);
 		return NULL;
 	}
 	if (!json_is_object(o)) {

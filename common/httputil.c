@@ -20,13 +20,23 @@ http_ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Remove every header named in a Connection value ("close, X-Foo"). */
+static int
+http_casecmp(const void *a, const void *b)
+{
+	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Remove every header named in a Connection value ("close, X-Foo"). The
+ * names are sorted once and each header looked up among them, so that a
+ * Connection value naming thousands of headers costs n log k, not n * k.
+ */
 static void
 http_strip_connection_options(struct kvlist *l)
 {
 	struct kvlist names = KVLIST_INIT;
-	const char *p, *e, *end;
-	size_t i;
+	const char *p, *e, *end, **sorted;
+	size_t i, j;
 
 	for (i = 0; i < l->n; i++) {
 		if (strcasecmp(l->v[i].name, "connection") != 0)
@@ -44,8 +54,24 @@ http_strip_connection_options(struct kvlist *l)
 				kvlist_addn(&names, p, (size_t)(end - p), "", 0);
 		}
 	}
+	if (names.n == 0)
+		return;
+	sorted = xreallocarray(NULL, names.n, sizeof *sorted);
 	for (i = 0; i < names.n; i++)
-		kvlist_del(l, names.v[i].name);
+		sorted[i] = names.v[i].name;
+	qsort(sorted, names.n, sizeof *sorted, http_casecmp);
+	for (i = j = 0; i < l->n; i++) {
+		const char *name = l->v[i].name;
+
+		if (bsearch(&name, sorted, names.n, sizeof *sorted, http_casecmp) != NULL) {
+			free(l->v[i].name);
+			free(l->v[i].value);
+			continue;
+		}
+		l->v[j++] = l->v[i];
+	}
+	l->n = j;
+	free(sorted);
 	kvlist_free(&names);
 }
 

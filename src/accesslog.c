@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "accesslog.h"
 #include "clock.h"
@@ -54,27 +55,39 @@ accesslog_id_valid(const char *s)
 
 /*
  * A new id: 64 random bits drawn once per process and a counter, so ids
- * never repeat across workers and restarts without a system call each.
+ * never repeat across workers and restarts without a system call each. A
+ * child redraws: the fork handler forgets the parent's bits (getpid() on
+ * every id would be a system call per request, glibc no longer caches it).
  */
+static uint64_t id_seed, id_counter;
+
+static void
+accesslog_id_forked(void)
+{
+	id_seed = 0;
+}
+
 static void
 accesslog_new_id(char *buf, size_t len)
 {
-	static uint64_t seed, counter;
-	static pid_t seed_pid;
+	static int atfork;
 	struct timespec ts;
 
-	if (seed == 0 || seed_pid != getpid()) {
-		if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
-			       ((uint64_t)getpid() << 16);
-		}
-		seed |= 1;
-		seed_pid = getpid();
-		counter = 0;
+	if (!atfork) {
+		pthread_atfork(NULL, NULL, accesslog_id_forked);
+		atfork = 1;
 	}
-	counter++;
-	snprintf(buf, len, "%016" PRIx64 "%016" PRIx64, seed, counter);
+	if (id_seed == 0) {
+		if (getrandom(&id_seed, sizeof id_seed, GRND_NONBLOCK) != (ssize_t)sizeof id_seed) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			id_seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+			          ((uint64_t)getpid() << 16);
+		}
+		id_seed |= 1;
+		id_counter = 0;
+	}
+	id_counter++;
+	snprintf(buf, len, "%016" PRIx64 "%016" PRIx64, id_seed, id_counter);
 }
 
 void

@@ -32,11 +32,10 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "cache.h"
 #include "config.h"
+#include "httpconn.h"
 #include "httputil.h"
 #include "kvlist.h"
 #include "log.h"
@@ -1110,11 +1109,9 @@ cache_poll(evutil_socket_t fd, short what, void *arg)
 
 enum cache_verdict
 cache_begin(struct cache_req **crp, struct event_base *base, const struct config *cfg,
-            struct evhttp_request *req, const char *method, const char *host, const char *path,
+            const struct kvlist *in, const char *method, const char *host, const char *path,
             const char *query, cache_resume_cb cb, void *arg)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evkeyval *kv;
 	struct cache_req *cr;
 	struct timeval tv = {0, CACHE_POLL_MS * 1000};
 	double ttl = cfg->cache.ttl;
@@ -1142,7 +1139,7 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 		*crp = cr;
 		return CACHE_GO;
 	}
-	if (evhttp_find_header(in, "Authorization") != NULL)
+	if (kvlist_get(in, "Authorization") != NULL)
 		return CACHE_GO;
 	for (i = 0; i < cfg->cache.nhosts; i++)
 		if (strcasecmp(cfg->cache.hosts[i].host, host) == 0) {
@@ -1164,8 +1161,8 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 	xasprintf(&cr->nkey, "407 %s %s", method, host);
 	xasprintf(&cr->logname, "%s %s%s", method, host, path);
 	kvlist_init(&cr->reqh);
-	TAILQ_FOREACH(kv, in, next)
-	kvlist_add(&cr->reqh, kv->key, kv->value);
+	for (i = 0; i < in->n; i++)
+		kvlist_add(&cr->reqh, in->v[i].name, in->v[i].value);
 	*crp = cr;
 
 	if (cache_req_lookup(cr)) {
@@ -1197,37 +1194,30 @@ cache_begin(struct cache_req **crp, struct event_base *base, const struct config
 }
 
 size_t
-cache_send(struct cache_req *cr, struct evhttp_request *req, int *status)
+cache_send(struct cache_req *cr, struct httpreq *req, int *status)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf;
+	struct kvlist out = KVLIST_INIT;
 	struct cache_hit *h = &cr->hit;
 	char v[96];
-	size_t i, n = 0;
-	int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+	size_t i, n;
 
 	for (i = 0; i < h->headers->n; i++)
-		evhttp_add_header(out, h->headers->v[i].name, h->headers->v[i].value);
+		kvlist_add(&out, h->headers->v[i].name, h->headers->v[i].value);
 	snprintf(v, sizeof v, "%.0f", floor(h->age > 0 ? h->age : 0));
-	evhttp_add_header(out, "Age", v);
+	kvlist_add(&out, "Age", v);
 	snprintf(v, sizeof v, "%s; hit; ttl=%.0f", CACHE_NAME, floor(h->ttl > 0 ? h->ttl : 0));
-	evhttp_add_header(out, "Cache-Status", v);
-	buf = evbuffer_new();
-	if (buf != NULL && !head && h->status != 204 && h->status != 304 && h->body_len > 0) {
-		evbuffer_add(buf, h->body, h->body_len);
-		n = h->body_len;
-	}
+	kvlist_add(&out, "Cache-Status", v);
 	*status = h->status;
-	evhttp_send_reply(req, h->status, http_reason(h->status), buf);
-	if (buf != NULL)
-		evbuffer_free(buf);
+	n = httpreq_send(req, h->status, NULL, &out, h->body,
+	                 h->status != 204 && h->status != 304 ? h->body_len : 0);
+	kvlist_free(&out);
 	return n;
 }
 
 /* An unsafe method succeeded: its URL, and its Location and
  * Content-Location when they are on the same host, are stale now. */
 static void
-cache_invalidate_response(struct cache_req *cr, struct evkeyvalq *out)
+cache_invalidate_response(struct cache_req *cr, const struct kvlist *out)
 {
 	static const char *const names[] = {"Location", "Content-Location"};
 	const char *v, *p;
@@ -1235,7 +1225,7 @@ cache_invalidate_response(struct cache_req *cr, struct evkeyvalq *out)
 
 	cache_invalidate(cr->host, cr->target);
 	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if ((v = evhttp_find_header(out, names[i])) == NULL)
+		if ((v = kvlist_get(out, names[i])) == NULL)
 			continue;
 		p = NULL;
 		if (*v == '/' && v[1] != '/')
@@ -1250,12 +1240,11 @@ cache_invalidate_response(struct cache_req *cr, struct evkeyvalq *out)
 }
 
 void
-cache_response(struct cache_req *cr, struct evhttp_request *req, int status, const void *body,
+cache_response(struct cache_req *cr, struct kvlist *out, int status, const void *body,
                size_t body_len)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct evkeyval *kv;
 	struct kvlist resp = KVLIST_INIT;
+	size_t i;
 	const char *why = NULL, *a;
 	char cs[160];
 	double ttl, age = 0, wall = (double)time(NULL);
@@ -1268,17 +1257,17 @@ cache_response(struct cache_req *cr, struct evhttp_request *req, int status, con
 			cache_invalidate_response(cr, out);
 		return;
 	}
-	TAILQ_FOREACH(kv, out, next)
-	{
+	for (i = 0; i < out->n; i++) {
+		const char *name = out->v[i].name;
+
 		/* Per connection, or ours to compute on every hit (the request
 		 * id is the request's, not the response's). */
-		if (strcasecmp(kv->key, "Connection") == 0 || strcasecmp(kv->key, "Age") == 0 ||
-		    strcasecmp(kv->key, "Cache-Status") == 0 ||
-		    strcasecmp(kv->key, "X-Request-Id") == 0)
+		if (strcasecmp(name, "Connection") == 0 || strcasecmp(name, "Age") == 0 ||
+		    strcasecmp(name, "Cache-Status") == 0 || strcasecmp(name, "X-Request-Id") == 0)
 			continue;
-		kvlist_add(&resp, kv->key, kv->value);
+		kvlist_add(&resp, name, out->v[i].value);
 	}
-	if ((a = evhttp_find_header(out, "Age")) != NULL && delta_seconds(a) > 0)
+	if ((a = kvlist_get(out, "Age")) != NULL && delta_seconds(a) > 0)
 		age = delta_seconds(a);
 	if (status == 407 && cr->cfg->cache.negative_ttl > 0) {
 		/* No parameters for this host: whatever the path, for a while. */
@@ -1306,7 +1295,7 @@ cache_response(struct cache_req *cr, struct evhttp_request *req, int status, con
 		snprintf(cs, sizeof cs, "%s; fwd=uri-miss%s%s%s", CACHE_NAME,
 		         stored ? "; stored" : "", !stored && why != NULL ? "; detail=" : "",
 		         !stored && why != NULL ? why : "");
-		evhttp_add_header(out, "Cache-Status", cs);
+		kvlist_add(out, "Cache-Status", cs);
 	}
 	kvlist_free(&resp);
 	if (cr->marker) {

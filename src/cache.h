@@ -18,7 +18,7 @@
 
 struct config;
 struct event_base;
-struct evhttp_request;
+struct httpreq;
 struct kvlist;
 
 /* Counters kept in the zone (all processes together). */
@@ -63,27 +63,27 @@ typedef void (*cache_resume_cb)(int hit, void *arg);
 struct cache_req;
 
 /*
- * Look the request up. *crp gets the request's cache state (possibly NULL
+ * Look the request up (reqh: its header fields). *crp gets the request's cache state (possibly NULL
  * when the cache has nothing to do with it), freed with cache_req_free().
  * With CACHE_WAIT a timer on base polls the zone until the fill ends or
  * cache.lock_timeout passes, then calls cb once.
  */
 enum cache_verdict cache_begin(struct cache_req **crp, struct event_base *base,
-                               const struct config *cfg, struct evhttp_request *req,
+                               const struct config *cfg, const struct kvlist *reqh,
                                const char *method, const char *host, const char *path,
                                const char *query, cache_resume_cb cb, void *arg);
 /*
  * Answer req from the hit found by cache_begin() (or the wait): the stored
- * status, headers and body plus Age and Cache-Status. Returns the body
- * bytes sent; *status gets the status.
+ * status, headers and body plus Age and Cache-Status. This ends req.
+ * Returns the body bytes sent; *status gets the status.
  */
-size_t cache_send(struct cache_req *, struct evhttp_request *req, int *status);
+size_t cache_send(struct cache_req *, struct httpreq *req, int *status);
 /*
- * The function answered a miss: req's output headers are in place and body
- * is what will be sent. Stores the response when the rules allow it, adds
- * Cache-Status to the output headers, and releases the fill marker.
+ * The function answered a miss: out holds the response headers about to be
+ * sent and body is what will be sent. Stores the response when the rules
+ * allow it, adds Cache-Status to out, and releases the fill marker.
  */
-void cache_response(struct cache_req *, struct evhttp_request *req, int status, const void *body,
+void cache_response(struct cache_req *, struct kvlist *out, int status, const void *body,
                     size_t body_len);
 /*
  * The same for a streamed answer (invoke_mode: stream), whose head goes out

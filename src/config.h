@@ -26,6 +26,8 @@ struct config_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char text[80]; /* as written: "127.0.0.1:8000", "[::1]:8000", ":8000" */
+	int dualstack; /* ":8000": [::] taking IPv4 too (IPV6_V6ONLY off), as Go
+	                * does; 0.0.0.0 on a host without IPv6 */
 };
 
 struct config_cidr {
@@ -83,6 +85,8 @@ struct config {
 		double invoke;   /* whole budget for one request, retries included */
 		double connect;  /* TCP/TLS connect to the Lambda endpoint */
 		double shutdown; /* grace for in-flight requests on stop/reload */
+		double send;     /* a client reading a response, between two writes */
+		double linger;   /* reading and dropping after a final answer */
 		double start;    /* new workers must be ready within this (reload, upgrade) */
 		/* invoke_mode stream: silence that cuts a started stream */
 		double stream_idle;
@@ -91,6 +95,7 @@ struct config {
 	struct {
 		size_t max_body;
 		size_t max_header;
+		int max_headers;     /* header fields per request */
 		int max_connections; /* per worker */
 		int max_inflight;    /* invocations per worker */
 		/* invoke_mode stream: what waits for a slow client */

@@ -90,10 +90,14 @@ listen_parse(const char *v, struct config_listen *l, char *why, size_t whylen)
 		return "the port must be a number from 1 to 65535";
 
 	if (*v != '[' && (host[0] == '\0' || strcmp(host, "*") == 0)) {
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = htons((uint16_t)port);
-		l->addrlen = sizeof *sin;
+		/* Every interface, both families, like Go's ":8000". */
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&l->addr;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		sin6->sin6_port = htons((uint16_t)port);
+		l->addrlen = sizeof *sin6;
+		l->dualstack = 1;
 		return NULL;
 	}
 	if (strcasecmp(host, "localhost") == 0) {
@@ -134,7 +138,8 @@ listen_parse(const char *v, struct config_listen *l, char *why, size_t whylen)
 static int
 same_sockaddr(const struct config_listen *a, const struct config_listen *b)
 {
-	return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+	return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0 &&
+	       a->dualstack == b->dualstack;
 }
 
 static int

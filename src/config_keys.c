@@ -962,9 +962,10 @@ static const struct key_type t_hosts = {"host list", "a host name", set_metrics_
 
 static const struct key timeouts_keys[] = {
     {"client_header", &t_duration, OFF(timeouts.client_header), "10", MS, DAY, NULL,
-     "time a client has to send the request line and headers"},
+     "time a client has to send the request line and headers: one deadline from the start "
+     "of the request, then 408"},
     {"client_body", &t_duration, OFF(timeouts.client_body), "30", MS, DAY, NULL,
-     "time a client has to send the request body"},
+     "longest pause between two reads of the request body, then 408"},
     {"keepalive", &t_duration, OFF(timeouts.keepalive), "60", 0, DAY, NULL,
      "idle time before a kept-alive client connection is closed; 0 disables keep-alive"},
     {"invoke", &t_duration, OFF(timeouts.invoke), "30", MS, DAY, NULL,
@@ -975,6 +976,12 @@ static const struct key timeouts_keys[] = {
      "grace for in-flight requests on stop or reload"},
     {"stream_idle", &t_duration, OFF(timeouts.stream_idle), "30", MS, DAY, NULL,
      "invoke_mode stream: a response stream that brings no byte this long is cut short"},
+    {"linger", &t_duration, OFF(timeouts.linger), "2", 0, 3600, NULL,
+     "after a final answer, how long what a client still sends is read and dropped before "
+     "the close (so that its kernel does not reset the connection before the answer is read)"},
+    {"send", &t_duration, OFF(timeouts.send), "60", MS, DAY, NULL,
+     "time a client may take to read a response (between two writes); past it the connection "
+     "is closed"},
     {"start", &t_duration, OFF(timeouts.start), "10", MS, DAY, NULL,
      "time new workers (and their local function processes) have to be ready on a reload or "
      "an upgrade; past it the new ones are stopped and the running ones go on"},
@@ -985,7 +992,9 @@ static const struct key limits_keys[] = {
     {"max_body", &t_size, OFF(limits.max_body), "6M", 1, 1024.0 * 1024 * 1024, NULL,
      "largest request body accepted (larger: 413); Lambda's own limit is 6 MB"},
     {"max_header", &t_size, OFF(limits.max_header), "64K", 1024, 1024.0 * 1024, NULL,
-     "largest request line plus headers accepted"},
+     "largest request line plus headers accepted (larger: 431, or 414 for the request line)"},
+    {"max_headers", &t_int, OFF(limits.max_headers), "100", 1, 10000, NULL,
+     "header fields in one request (more: 431)"},
     {"max_connections", &t_int, OFF(limits.max_connections), "1024", 1, 1000000, NULL,
      "client connections per worker"},
     {"max_inflight", &t_int, OFF(limits.max_inflight), "256", 1, 1000000, NULL,

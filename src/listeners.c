@@ -55,25 +55,54 @@ listeners_adopt(struct listeners *ls, const struct config_listen *l)
 	return -1;
 }
 
+static int listeners_bind_one(struct listeners *, const struct config_listen *, char *, size_t);
+
+/* ":PORT" on a host without IPv6: 0.0.0.0:PORT. */
+static int
+listeners_bind_v4_any(struct listeners *ls, const struct config_listen *l, char *err, size_t errlen)
+{
+	struct config_listen v4 = *l;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&v4.addr;
+	uint16_t port = ((const struct sockaddr_in6 *)&l->addr)->sin6_port;
+
+	memset(&v4.addr, 0, sizeof v4.addr);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	sin->sin_port = port;
+	v4.addrlen = sizeof *sin;
+	v4.dualstack = 0;
+	log_info("listen %s: no IPv6 on this host: IPv4 only", l->text);
+	return listeners_bind_one(ls, &v4, err, errlen);
+}
+
 static int
 listeners_bind_one(struct listeners *ls, const struct config_listen *l, char *err, size_t errlen)
 {
-	int fd, on = 1, family = l->addr.ss_family;
+	int fd, on = 1, off = 0, family = l->addr.ss_family;
 
 	if ((fd = listeners_adopt(ls, l)) != -1)
 		return fd;
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 && l->dualstack && errno == EAFNOSUPPORT)
+		return listeners_bind_v4_any(ls, l, err, errlen);
 	if (fd == -1) {
 		snprintf(err, errlen, "listen %s: socket: %s", l->text, strerror(errno));
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1)
 		goto fail;
-	/* [::]:8000 means IPv6 only; 0.0.0.0:8000 can then be listed too. */
-	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == -1)
+	/* [::]:8000 means IPv6 only, so that 0.0.0.0:8000 can be listed too;
+	 * :8000 means both (v4 clients arrive as ::ffff:a.b.c.d), as Go's. */
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, l->dualstack ? &off : &on, sizeof on) == -1)
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1)
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1) {
+		if (l->dualstack && errno == EADDRNOTAVAIL) {
+			close(fd);
+			return listeners_bind_v4_any(ls, l, err, errlen);
+		}
 		goto fail;
+	}
 	if (listen(fd, LISTENERS_BACKLOG) == -1)
 		goto fail;
 	return fd;
@@ -111,7 +140,8 @@ listeners_bind(struct listeners *ls, const struct config *conf, int next, char *
 
 		for (j = 0; j < ls->n; j++)
 			if (listeners_same_addr(&ls->l[j].addr, ls->l[j].addrlen, &cl->addr,
-			                        cl->addrlen))
+			                        cl->addrlen) &&
+			    ls->l[j].dualstack == cl->dualstack)
 				break;
 		if (j < ls->n) {
 			if (next)
@@ -129,6 +159,7 @@ listeners_bind(struct listeners *ls, const struct config *conf, int next, char *
 		memset(l, 0, sizeof *l);
 		l->addr = cl->addr;
 		l->addrlen = cl->addrlen;
+		l->dualstack = cl->dualstack;
 		snprintf(l->text, sizeof l->text, "%s", cl->text);
 		l->fd = fd;
 		if (next)

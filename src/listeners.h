@@ -17,6 +17,7 @@ struct listener {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char text[80];
+	int dualstack; /* ":PORT": [::] with IPV6_V6ONLY off (config_listen) */
 	int fd;
 	int cur;   /* the running configuration listens here */
 	int next;  /* the configuration being started does */

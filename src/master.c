@@ -842,6 +842,10 @@ master_stop(const char *why)
 	if (workers == 0)
 		TAILQ_FOREACH(c, &m.children, entry)
 	master_retire_child(c, SIGTERM, grace);
+	/* New connections are refused from now on, not queued for workers
+	 * that will never accept them (the workers close their copies). After
+	 * an upgrade the new master keeps its own. */
+	listeners_free(&m.listeners);
 	master_arm_kill_timer();
 	master_check_done();
 }

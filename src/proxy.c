@@ -1,14 +1,10 @@
 /*
  * proxy.c: the request path inside a worker (see proxy.h). For every
- * request evhttp hands us: check the client, find the target host
- * (absolute-form "GET http://host/path" as a forward proxy, or origin-form
- * with a Host header as a local "ALB"), build the ALB event, invoke the
- * function (invoke.c), and write its ALB response back; one access-log line
- * per request.
- *
- * evhttp in libevent 2.1 answers methods it was not told about with 501 and
- * adds "Content-Type: text/html" to replies that lack one: proxy_init()
- * turns both off so that what the client sees is what the function said.
+ * request the front door (httpconn.c) hands us, parsed and checked: find
+ * the target host (absolute-form "GET http://host/path" as a forward proxy,
+ * or origin-form with a Host header as a local "ALB"), build the ALB event,
+ * invoke the function (invoke.c), and write its ALB response back; one
+ * access-log line per request.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -23,17 +19,14 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
 
 #include "accesslog.h"
 #include "alb.h"
 #include "cache.h"
 #include "config.h"
 #include "credstore.h"
+#include "httpconn.h"
 #include "httputil.h"
 #include "invoke.h"
 #include "localfn.h"
@@ -41,7 +34,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
-#include "respw.h"
 #include "stream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -53,12 +45,10 @@
 /* One request waiting for the function. */
 struct proxy_req {
 	TAILQ_ENTRY(proxy_req) entry;
-	struct evhttp_request *req;
-	struct evhttp_connection *evcon;
+	struct httpreq *req; /* the front door's; NULL once answered */
 	struct invoke *inv;
 	struct localfn_call *lcall; /* local_function mode instead of inv */
-	struct event *watch;        /* EOF from the client while we wait */
-	const char *method;
+	char *method;
 	char client[64];
 	char *host;
 	char *path;
@@ -66,14 +56,11 @@ struct proxy_req {
 	struct cache_req *cache; /* the response cache's state (cache.h) */
 	struct timespec start;
 	struct accesslog_req al; /* request id, user agent, invoke timing */
-	/* invoke_mode stream: the streamed answer and its writer. */
-	struct pstream *ps;
-	struct httpreq *w;
+	struct pstream *ps;      /* invoke_mode stream: the streamed answer */
 };
 
 static struct {
 	struct event_base *base;
-	struct evhttp *http;
 	const struct config *cfg;
 	struct invoke_ctx *invoke;
 	struct localfn_ctx *localfn; /* local_function mode: used instead of invoke */
@@ -84,39 +71,6 @@ static struct {
 	unsigned limit_suppressed;
 	int ready;
 } proxy;
-
-static const char *
-proxy_method_name(enum evhttp_cmd_type cmd)
-{
-	switch (cmd) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_TRACE:
-		return "TRACE";
-	case EVHTTP_REQ_CONNECT:
-		return "CONNECT";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	}
-	return "UNKNOWN";
-}
-
-static void
-proxy_tv(double t, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)t;
-	tv->tv_usec = (suseconds_t)((t - (double)tv->tv_sec) * 1e6);
-}
 
 static double
 proxy_elapsed_ms(const struct timespec *start)
@@ -166,70 +120,35 @@ proxy_log(const char *client, const char *method, const char *host, const char *
 	proxy_log_cache(client, method, host, path, status, bytes, start, request_id, NULL, al);
 }
 
-/* Close the connection after this reply (evhttp reads the header). */
-static void
-proxy_mark_close(struct evhttp_request *req)
-{
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-
-	if (evhttp_find_header(out, "Connection") == NULL)
-		evhttp_add_header(out, "Connection", "close");
-}
+/* The methods the daemon serves itself never; for a 405's Allow field.
+ * Any other token method is forwarded as it is. */
+#define PROXY_ALLOW "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 /* Send an error of our own: a short text body, length-delimited. */
-static size_t proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt,
-                               ...) __attribute__((format(printf, 4, 5)));
+static size_t proxy_send_error(struct httpreq *req, int status, int close, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static size_t
-proxy_send_error(struct evhttp_request *req, int status, int close, const char *fmt, ...)
+proxy_send_error(struct httpreq *req, int status, int close, const char *fmt, ...)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf = evbuffer_new();
-	char text[2300];
-	size_t len = 0;
+	struct kvlist h = KVLIST_INIT;
+	char line[2300];
 	va_list ap;
+	size_t len, bytes;
 
-	/* evhttp would write a body after a HEAD reply: none is added. */
-	if (buf != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		va_start(ap, fmt);
-		len = http_error_text(text, sizeof text, evhttp_find_header(out, "X-Request-Id"),
-		                      fmt, ap);
-		va_end(ap);
-		evbuffer_add(buf, text, len);
-		len = evbuffer_get_length(buf);
-	}
-	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
-	if (close || worker_draining())
-		proxy_mark_close(req);
-	evhttp_send_reply(req, status, http_reason(status), buf);
-	if (buf != NULL)
-		evbuffer_free(buf);
-	return len;
-}
-
-/*
- * Several Content-Length headers that disagree (RFC 9112 6.3): evhttp reads
- * the body by the first and parses the rest as the next request, while the
- * function would see both values. Such a message is refused and the
- * connection closed, since where the next request starts is unknown.
- */
-static int
-proxy_conflicting_length(struct evhttp_request *req)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evkeyval *kv;
-	const char *first = NULL;
-
-	TAILQ_FOREACH(kv, in, next)
-	{
-		if (strcasecmp(kv->key, "Content-Length") != 0)
-			continue;
-		if (first == NULL)
-			first = kv->value;
-		else if (strcmp(first, kv->value) != 0)
-			return 1;
-	}
-	return 0;
+	/* One line that names the request id, with account ids and home
+	 * paths masked (httputil.h). */
+	va_start(ap, fmt);
+	len = http_error_text(line, sizeof line, httpreq_get_header(req, "X-Request-Id"), fmt, ap);
+	va_end(ap);
+	kvlist_add(&h, "Content-Type", "text/plain; charset=utf-8");
+	if (status == 405)
+		kvlist_add(&h, "Allow", PROXY_ALLOW);
+	if (close)
+		httpreq_set_close(req);
+	bytes = httpreq_send(req, status, NULL, &h, line, len);
+	kvlist_free(&h);
+	return bytes;
 }
 
 /* A copy of s fit for one log line: what the function sent may hold CR/LF
@@ -245,8 +164,8 @@ proxy_printable(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* Is s an HTTP field name (a non-empty RFC 9110 token)? evhttp checks
- * values only, so a function's "Bad Name" or "x:" would go out as is. */
+/* Is s an HTTP field name (a non-empty RFC 9110 token)? A function's
+ * "Bad Name" or "x:" must not go out as is. */
 static int
 proxy_field_name_valid(const char *s)
 {
@@ -259,7 +178,8 @@ proxy_field_name_valid(const char *s)
 	return 1;
 }
 
-/* Is s a plausible host[:port] (no spaces, no control bytes, no '/')? */
+/* Is s a plausible host[:port] (no spaces, no control bytes, no '/', no
+ * userinfo)? */
 static int
 proxy_host_valid(const char *s)
 {
@@ -282,11 +202,11 @@ proxy_host_from_authority(const char *a, size_t len)
 	char *host, *p;
 	size_t n;
 
+	/* "user:pw@host": credentials in a URL are refused (RFC 9110 4.2.4),
+	 * and a Host holding them names two hosts. */
 	at = memchr(a, '@', len);
-	if (at != NULL) {
-		len -= (size_t)(at + 1 - a);
-		a = at + 1;
-	}
+	if (at != NULL)
+		return NULL;
 	host = xstrndup(a, len);
 	for (p = host; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
@@ -329,29 +249,27 @@ proxy_split_query(const char *q, struct kvlist *out)
 static void
 proxy_req_free(struct proxy_req *pr)
 {
-	if (pr->watch != NULL)
-		event_free(pr->watch);
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
 	metrics_inflight(-1);
 	pstream_free(pr->ps);
-	if (pr->w != NULL)
-		httpreq_release(pr->w);
 	cache_req_free(pr->cache);
+	free(pr->method);
 	free(pr->host);
 	free(pr->path);
 	free(pr->query);
 	free(pr);
 }
 
-/* The client's connection is going away with our answer still pending:
- * evhttp frees the request right after this, so forget it now. */
+/* The client went away with our answer still pending (the front door
+ * frees the request when this returns): stop the invocation. */
 static void
-proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
+proxy_req_gone(struct httpreq *req, void *arg)
 {
 	struct proxy_req *pr = arg;
 
 	log_debug("client %s went away; abandoning %s %s", pr->client, pr->method, pr->host);
+	pr->req = NULL;
 	if (pr->ps != NULL)
 		pstream_gone(pr->ps);
 	if (pr->inv != NULL)
@@ -363,47 +281,51 @@ proxy_conn_closed(struct evhttp_connection *evcon, void *arg)
 	proxy_req_free(pr);
 }
 
-/*
- * The client's socket became readable while we wait for the function.
- * evhttp does not read a connection while its request is being answered,
- * so it would not notice the client leaving until the reply fails; we look
- * (MSG_PEEK, as nginx does): EOF or an error means nobody waits for the
- * answer, so stop the invocation and drop the connection. Data (a
- * pipelined request) is evhttp's: stop watching.
- */
-static void
-proxy_client_readable(evutil_socket_t fd, short what, void *arg)
+/* Is v a field value we can send: no control byte but HTAB (a CR or LF
+ * would split the header, the others break parsers downstream)? */
+static int
+proxy_value_valid(const char *v)
 {
-	struct proxy_req *pr = arg;
-	struct evhttp_connection *evcon = pr->evcon;
-	char c;
-	ssize_t n;
+	for (; *v != '\0'; v++)
+		if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+			return 0;
+	return 1;
+}
 
-	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-		event_add(pr->watch, NULL);
-		return;
-	}
-	if (n > 0)
-		return;
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
-	proxy_conn_closed(evcon, pr);
-	/* Frees the request too (it is still queued on the connection). */
-	evhttp_connection_free(evcon);
+/* The reason phrase the function asked for ("200 OK" -> "OK"), or NULL for
+ * the standard one: none, a bare number, more than 128 bytes, or control
+ * bytes. */
+static const char *
+proxy_reason(const char *desc)
+{
+	const char *r;
+	size_t i;
+
+	if (desc == NULL)
+		return NULL;
+	r = desc;
+	while (isdigit((unsigned char)*r))
+		r++;
+	while (*r == ' ')
+		r++;
+	if (*r == '\0' || strlen(r) > 128)
+		return NULL;
+	for (i = 0; r[i] != '\0'; i++)
+		if (((unsigned char)r[i] < 0x20 && r[i] != '\t') || r[i] == 0x7f)
+			return NULL;
+	return r;
 }
 
 /* Write the function's ALB response. Returns the body bytes sent, or
  * (size_t)-1 when the response is unusable (err says why). */
 static size_t
-proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const char *payload,
-                     size_t len, int *status, char *err, size_t errlen)
+proxy_write_response(struct httpreq *req, struct cache_req *cache, const char *payload, size_t len,
+                     int *status, char *err, size_t errlen)
 {
 	struct alb_response resp;
-	struct evkeyvalq *out;
-	struct evbuffer *buf;
-	const char *reason;
-	size_t i, n;
-	int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+	struct kvlist out = KVLIST_INIT;
+	size_t i, n, bytes;
+	int head = req->head;
 
 	alb_response_init(&resp);
 	if (alb_any_response_decode(payload, len, &resp, err, errlen) != 0)
@@ -414,59 +336,38 @@ proxy_write_response(struct evhttp_request *req, struct cache_req *cache, const 
 		return (size_t)-1;
 	}
 	http_strip_hop_by_hop(&resp.headers, resp.status == 407);
-	out = evhttp_request_get_output_headers(req);
 	for (i = 0; i < resp.headers.n; i++) {
 		const char *name = resp.headers.v[i].name;
 
-		/* evhttp computes the length of what it sends; a HEAD reply
-		 * keeps the origin's, since it has no body to measure. */
+		/* The front door computes the length of what it sends; a HEAD
+		 * reply keeps the origin's, since it has no body to measure. */
 		if (strcasecmp(name, "Content-Length") == 0 && !head)
 			continue;
 		/* The client gets the request's id once: ours, already set. */
 		if (strcasecmp(name, "X-Request-Id") == 0)
 			continue;
-		if (!proxy_field_name_valid(name) ||
-		    evhttp_add_header(out, name, resp.headers.v[i].value) != 0) {
+		if (!proxy_field_name_valid(name) || !proxy_value_valid(resp.headers.v[i].value)) {
 			char shown[65];
 
 			log_warn("dropping invalid response header \"%s\" from the function",
 			         proxy_printable(name, shown, sizeof shown));
+			continue;
 		}
+		kvlist_add(&out, name, resp.headers.v[i].value);
 	}
-	/* "200 OK" -> "OK"; an absent or bare description gets the standard phrase. */
-	reason = NULL;
-	if (resp.status_description != NULL) {
-		reason = resp.status_description;
-		while (isdigit((unsigned char)*reason))
-			reason++;
-		while (*reason == ' ')
-			reason++;
-		if (*reason == '\0' || strpbrk(reason, "\r\n") != NULL)
-			reason = NULL;
-	}
-	if (reason == NULL)
-		reason = http_reason(resp.status);
-	buf = evbuffer_new();
 	n = 0;
-	/* No body after HEAD, 204 or 304, even if the function gave one:
-	 * evhttp would write it, and a kept-alive client would read it as the
-	 * start of the next response. */
-	if (buf != NULL && resp.body_len > 0 && !head && resp.status != 204 && resp.status != 304) {
-		evbuffer_add(buf, resp.body, resp.body_len);
+	/* No body after HEAD, 204, 205 or 304, even if the function gave one:
+	 * a kept-alive client would read it as the start of the next response. */
+	if (resp.body_len > 0 && !head && resp.status != 204 && resp.status != 205 &&
+	    resp.status != 304)
 		n = resp.body_len;
-	}
 	*status = resp.status;
-	cache_response(cache, req, resp.status, n > 0 ? resp.body : NULL, n);
-	/* A retiring worker sends its keep-alive clients elsewhere. */
-	if (worker_draining())
-		proxy_mark_close(req);
-	evhttp_send_reply(req, resp.status, reason, buf);
-	if (buf != NULL)
-		evbuffer_free(buf);
+	cache_response(cache, &out, resp.status, n > 0 ? resp.body : NULL, n);
+	bytes = httpreq_send(req, resp.status, proxy_reason(resp.status_description), &out,
+	                     resp.body, n);
+	kvlist_free(&out);
 	alb_response_free(&resp);
-	if (head || resp.status == 204 || resp.status == 304)
-		n = 0;
-	return n;
+	return bytes;
 }
 
 /* What a failure message is about, to count its repeats together. */
@@ -491,7 +392,7 @@ static void
 proxy_invoke_done(const struct invoke_result *r, void *arg)
 {
 	struct proxy_req *pr = arg;
-	struct evhttp_request *req = pr->req;
+	struct httpreq *req = pr->req;
 	const char *fields[] = {"request_id", NULL,    "host", NULL, "status",
 	                        NULL,         "error", NULL,   NULL};
 	char err[512], status_text[16];
@@ -503,13 +404,9 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 	pr->lcall = NULL;
 	accesslog_req_invoke_done(&pr->al, r->attempts);
 	metrics_invocation(r->status == 200 && r->function_error == NULL, pr->al.invoke_ms / 1000);
-	/* Answering may free the connection (a write error): we are done
-	 * with it either way, so stop listening for its close. */
-	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
-	if (pr->watch != NULL) {
-		event_free(pr->watch);
-		pr->watch = NULL;
-	}
+	/* Answering ends the request: the front door owns it again. */
+	pr->req = NULL;
+	httpreq_set_callbacks(req, NULL, NULL, NULL);
 	if (r->status == 200) {
 		bytes = proxy_write_response(req, pr->cache, r->payload, r->payload_len, &status,
 		                             err, sizeof err);
@@ -546,47 +443,40 @@ proxy_invoke_done(const struct invoke_result *r, void *arg)
 
 /* Fill the event's request part from the client's request. */
 static void
-proxy_build_request(struct evhttp_request *req, const char *method, const char *host,
-                    const char *path, const char *query, const char *client, struct alb_request *a)
+proxy_build_request(struct httpreq *req, const char *method, const char *host, const char *path,
+                    const char *query, const char *client, struct alb_request *a)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *body = evhttp_request_get_input_buffer(req);
-	struct evkeyval *kv;
-	struct kvlist xff = KVLIST_INIT;
+	struct evbuffer *body = req->body;
 	const char *id;
 	char idbuf[64];
 	size_t i, len;
-	char *joined = NULL, *tmp;
 
 	a->method = xstrdup(method);
 	a->path = xstrdup(path);
 	if (query != NULL)
 		proxy_split_query(query, &a->query);
-	TAILQ_FOREACH(kv, in, next)
-	{
-		kvlist_add(&a->headers, kv->key, kv->value);
-	}
+	for (i = 0; i < req->headers.n; i++)
+		kvlist_add(&a->headers, req->headers.v[i].name, req->headers.v[i].value);
 	http_strip_hop_by_hop(&a->headers, 0);
-	/* evhttp has answered "Expect: 100-continue" already. */
+	/* The front door has answered "Expect: 100-continue" already. */
 	kvlist_del(&a->headers, "Expect");
 	kvlist_set(&a->headers, "Host", host);
 	if (proxy.cfg->forwarded_for) {
-		/* One X-Forwarded-For: what came in, then this client. */
+		/* One X-Forwarded-For: what came in, then this client
+		 * (joined in one buffer: linear in the fields). */
+		struct evbuffer *x = evbuffer_new();
+
+		if (x == NULL)
+			abort();
 		for (i = 0; i < a->headers.n; i++) {
-			if (strcasecmp(a->headers.v[i].name, "X-Forwarded-For") == 0)
-				kvlist_add(&xff, "", a->headers.v[i].value);
+			if (strcasecmp(a->headers.v[i].name, "X-Forwarded-For") != 0)
+				continue;
+			evbuffer_add(x, a->headers.v[i].value, strlen(a->headers.v[i].value));
+			evbuffer_add(x, ", ", 2);
 		}
-		for (i = 0; i < xff.n; i++) {
-			xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "",
-			          xff.v[i].value);
-			free(joined);
-			joined = tmp;
-		}
-		xasprintf(&tmp, "%s%s%s", joined ? joined : "", joined ? ", " : "", client);
-		free(joined);
-		kvlist_set(&a->headers, "X-Forwarded-For", tmp);
-		free(tmp);
-		kvlist_free(&xff);
+		evbuffer_add(x, client, strlen(client) + 1);
+		kvlist_set(&a->headers, "X-Forwarded-For", (const char *)evbuffer_pullup(x, -1));
+		evbuffer_free(x);
 	}
 	len = evbuffer_get_length(body);
 	if (len > 0) {
@@ -611,10 +501,9 @@ proxy_build_request(struct evhttp_request *req, const char *method, const char *
  * status to answer and err says why.
  */
 static int
-proxy_target(struct evhttp_request *req, char **host, char **path, char **query, char *err,
-             size_t errlen)
+proxy_target(struct httpreq *req, char **host, char **path, char **query, char *err, size_t errlen)
 {
-	const char *uri = evhttp_request_get_uri(req), *p, *q, *h;
+	const char *uri = req->target, *p, *q, *h;
 	size_t alen;
 
 	*host = *path = *query = NULL;
@@ -639,7 +528,7 @@ proxy_target(struct evhttp_request *req, char **host, char **path, char **query,
 		p += alen;
 	} else if (*uri == '/' || strcmp(uri, "*") == 0) {
 		p = uri;
-		h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+		h = kvlist_get(&req->headers, "Host");
 		if (h == NULL || *h == '\0') {
 			snprintf(err, errlen,
 			         "no target host: send an absolute http:// URL (forward proxy) or "
@@ -662,15 +551,15 @@ proxy_target(struct evhttp_request *req, char **host, char **path, char **query,
 	return 0;
 }
 
-/* Stop watching pr's client: we answer it now. */
-static void
-proxy_req_unwatch(struct proxy_req *pr)
+/* We answer pr's client now: the request goes back to the front door. */
+static struct httpreq *
+proxy_req_take(struct proxy_req *pr)
 {
-	evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
-	if (pr->watch != NULL) {
-		event_free(pr->watch);
-		pr->watch = NULL;
-	}
+	struct httpreq *req = pr->req;
+
+	pr->req = NULL;
+	httpreq_set_callbacks(req, NULL, NULL, NULL);
+	return req;
 }
 
 /* Answer pr from the cache and forget it. */
@@ -680,10 +569,7 @@ proxy_cache_hit(struct proxy_req *pr)
 	size_t bytes;
 	int status;
 
-	proxy_req_unwatch(pr);
-	if (worker_draining())
-		proxy_mark_close(pr->req);
-	bytes = cache_send(pr->cache, pr->req, &status);
+	bytes = cache_send(pr->cache, proxy_req_take(pr), &status);
 	pr->al.outcome = ACCESSLOG_CACHE_HIT;
 	proxy_log_cache(pr->client, pr->method, pr->host, pr->path, status, bytes, &pr->start, NULL,
 	                "HIT", &pr->al);
@@ -704,7 +590,7 @@ proxy_stream_resume(void *arg)
 }
 
 static void
-proxy_stream_drained(struct httpreq *w, void *arg)
+proxy_req_drained(struct httpreq *req, void *arg)
 {
 	struct proxy_req *pr = arg;
 
@@ -722,17 +608,11 @@ proxy_stream_finished(const struct pstream_result *res, void *arg)
 
 	pr->inv = NULL;
 	pr->lcall = NULL;
-	switch (res->outcome) {
-	case PSTREAM_DONE:
-	case PSTREAM_ABORTED:
-		/* The writer ended the request (and, aborting, the connection). */
-		pr->w = NULL;
+	if (res->outcome == PSTREAM_DONE || res->outcome == PSTREAM_ABORTED) {
+		/* stream.c ended the request (and, aborting, the connection). */
+		pr->req = NULL;
 		accesslog_req_invoke_done(&pr->al, e->attempts);
 		metrics_invocation(res->outcome == PSTREAM_DONE, pr->al.invoke_ms / 1000);
-		if (pr->watch != NULL) {
-			event_free(pr->watch);
-			pr->watch = NULL;
-		}
 		pr->al.outcome = ACCESSLOG_FUNCTION;
 		if (res->outcome == PSTREAM_ABORTED)
 			log_warn("%s %s%s: the streamed response was cut short after %zu bytes: %s "
@@ -744,11 +624,8 @@ proxy_stream_finished(const struct pstream_result *res, void *arg)
 		                res->outcome == PSTREAM_ABORTED);
 		proxy_req_free(pr);
 		return;
-	case PSTREAM_WHOLE:
-	case PSTREAM_FAILED:
-		break;
 	}
-	/* Nothing went out: the buffered path answers (it frees pr). */
+	/* Nothing went out: the buffered path answers (and frees pr). */
 	memset(&r, 0, sizeof r);
 	r.status = res->status;
 	r.payload = res->payload;
@@ -758,8 +635,6 @@ proxy_stream_finished(const struct pstream_result *res, void *arg)
 	r.function_error = e->function_error;
 	r.attempts = e->attempts;
 	r.credentials = e->credentials;
-	httpreq_release(pr->w);
-	pr->w = NULL;
 	proxy_invoke_done(&r, pr);
 }
 
@@ -799,7 +674,7 @@ static void
 proxy_forward(struct proxy_req *pr)
 {
 	const struct config *cfg = proxy.cfg;
-	struct evhttp_request *req = pr->req;
+	struct httpreq *req = pr->req;
 	struct alb_request a;
 	char *event;
 	size_t len, bytes;
@@ -808,8 +683,7 @@ proxy_forward(struct proxy_req *pr)
 	    (proxy.localfn != NULL
 	         ? localfn_inflight(proxy.localfn)
 	         : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight) {
-		proxy_req_unwatch(pr);
-		bytes = proxy_send_error(req, 503, 0,
+		bytes = proxy_send_error(proxy_req_take(pr), 503, 0,
 		                         "too many requests in flight (limits.max_inflight is %d); "
 		                         "retry later",
 		                         cfg->limits.max_inflight);
@@ -835,8 +709,7 @@ proxy_forward(struct proxy_req *pr)
 	alb_request_free(&a);
 	if (len > INVOKE_MAX_PAYLOAD) {
 		free(event);
-		proxy_req_unwatch(pr);
-		bytes = proxy_send_error(req, 413, 0,
+		bytes = proxy_send_error(proxy_req_take(pr), 413, 0,
 		                         "request too large: the Lambda event would be %zu bytes, "
 		                         "more than the %d bytes a synchronous invoke accepts",
 		                         len, INVOKE_MAX_PAYLOAD);
@@ -847,10 +720,9 @@ proxy_forward(struct proxy_req *pr)
 	}
 	accesslog_req_invoke_start(&pr->al);
 	if (cfg->invoke_mode == CONFIG_INVOKE_STREAM) {
-		pr->w = httpreq_wrap(req, cfg->timeouts.keepalive);
-		httpreq_set_drained(pr->w, proxy_stream_drained, pr);
-		pr->ps = pstream_new(pr->w, pr->cache, cfg->limits.stream_buffer,
-		                     &proxy_stream_hooks, pr);
+		pr->ps = pstream_new(req, pr->cache, cfg->limits.stream_buffer, &proxy_stream_hooks,
+		                     pr);
+		httpreq_set_callbacks(req, proxy_req_gone, proxy_req_drained, pr);
 		if (proxy.localfn != NULL)
 			pr->lcall = localfn_start_stream(proxy.localfn, pr->method, event, len,
 			                                 &pstream_ops, pr->ps);
@@ -879,102 +751,105 @@ proxy_cache_resume(int hit, void *arg)
 		proxy_forward(pr);
 }
 
-static void
-proxy_request(struct evhttp_request *req, void *arg)
+/* Is this request over limits.max_inflight? */
+static int
+proxy_full(void)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	const struct config *cfg = proxy.cfg;
-	const struct sockaddr *sa;
-	struct proxy_req *pr;
+
+	return cfg->limits.max_inflight > 0 &&
+	       (proxy.localfn != NULL
+	            ? localfn_inflight(proxy.localfn)
+	            : invoke_inflight(proxy.invoke)) >= (unsigned)cfg->limits.max_inflight;
+}
+
+/*
+ * The request id: the client's X-Request-Id when it is sane, else a new
+ * one; the function gets it in the event, the client back on every answer
+ * (the front door adds it).
+ */
+static void
+proxy_request_id(struct httpreq *req, struct accesslog_req *al)
+{
+	accesslog_req_init(al, kvlist_get(&req->headers, "X-Request-Id"),
+	                   kvlist_get(&req->headers, "User-Agent"), evbuffer_get_length(req->body));
+	kvlist_set(&req->headers, "X-Request-Id", al->id);
+	httpreq_add_header(req, "X-Request-Id", al->id);
+}
+
+int
+proxy_expect(struct httpreq *req, void *arg)
+{
 	struct accesslog_req al;
-	struct timespec start;
-	const char *method;
-	char client[64], err[512], *addr = NULL, *host = NULL, *path = NULL, *query = NULL;
+	struct timespec start = req->start;
+	char client[64], *method;
 	size_t bytes;
-	ev_uint16_t port = 0;
-	evutil_socket_t fd;
+
+	(void)arg;
+	/* A body that would be refused is not worth reading: allow and
+	 * max_body were checked by the front door already. */
+	if (!proxy_full())
+		return 0;
+	proxy_request_id(req, &al);
+	/* Answering ends req: what the log line needs is copied first. */
+	method = xstrdup(req->method);
+	snprintf(client, sizeof client, "%s", req->client);
+	bytes = proxy_send_error(req, 503, 1,
+	                         "too many requests in flight (limits.max_inflight is %d); "
+	                         "retry later",
+	                         proxy.cfg->limits.max_inflight);
+	proxy_log(client, method, NULL, NULL, 503, bytes, &start, NULL, &al);
+	free(method);
+	return 1;
+}
+
+void
+proxy_request(struct httpreq *req, void *arg)
+{
+	const struct config *cfg = proxy.cfg;
+	struct proxy_req *pr;
+	const char *method = req->method;
+	char err[512], *host = NULL, *path = NULL, *query = NULL;
+	struct timespec start = req->start;
+	struct accesslog_req al;
+	char client[64];
+	size_t bytes;
 	int status;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	/*
-	 * evhttp marks an absolute-form request for a host it does not serve
-	 * as a proxy request, and then closes the connection after the reply
-	 * unless the client sent "Proxy-Connection: keep-alive", without
-	 * saying "Connection: close": every client's next request on the
-	 * kept-alive connection would fail. Connection (and a client's
-	 * "Proxy-Connection: close") decide here, as for any request.
-	 */
-	if (req->flags & EVHTTP_PROXY_REQUEST) {
-		const char *pc;
-
-		req->flags &= ~EVHTTP_PROXY_REQUEST;
-		pc = evhttp_find_header(evhttp_request_get_input_headers(req), "Proxy-Connection");
-		if (pc != NULL && strcasecmp(pc, "close") == 0)
-			proxy_mark_close(req);
-	}
-	/* keepalive: 0 means one request per connection. */
-	if (cfg->timeouts.keepalive <= 0)
-		proxy_mark_close(req);
-	else if (evcon != NULL) {
-		struct timeval tv;
-
-		proxy_tv(cfg->timeouts.keepalive, &tv);
-		evhttp_connection_set_timeout_tv(evcon, &tv);
-	}
-	method = proxy_method_name(evhttp_request_get_command(req));
-	/* The request id: the client's X-Request-Id when it is sane, else a
-	 * new one; the function gets it in the event, the client back. */
-	accesslog_req_init(
-	    &al, evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"),
-	    evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent"),
-	    evbuffer_get_length(evhttp_request_get_input_buffer(req)));
-	evhttp_remove_header(evhttp_request_get_input_headers(req), "X-Request-Id");
-	evhttp_add_header(evhttp_request_get_input_headers(req), "X-Request-Id", al.id);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", al.id);
-	client[0] = '\0';
-	if (evcon != NULL) {
-		evhttp_connection_get_peer(evcon, &addr, &port);
-		if (addr != NULL)
-			snprintf(client, sizeof client, "%s", addr);
-	}
-	/* A v4-mapped peer on a dual-stack socket is the IPv4 client. */
-	if (strncasecmp(client, "::ffff:", 7) == 0 && strchr(client + 7, '.') != NULL)
-		memmove(client, client + 7, strlen(client + 7) + 1);
-
-	sa = evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL;
-	if (sa == NULL || !config_allowed(cfg, sa)) {
-		al.outcome = ACCESSLOG_DENIED;
-		log_info("refused client %s: not in the allow list", client[0] ? client : "?");
-		bytes = proxy_send_error(req, 403, 0,
-		                         "client %s is not allowed to use this proxy (see allow in "
-		                         "the configuration)",
-		                         client[0] ? client : "?");
-		proxy_log(client, method, NULL, NULL, 403, bytes, &start, NULL, &al);
-		return;
-	}
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT) {
+	(void)arg;
+	proxy_request_id(req, &al);
+	/* Answering ends req: the log lines below use copies. */
+	snprintf(client, sizeof client, "%s", req->client);
+	if (strcmp(method, "CONNECT") == 0) {
 		/* Length-delimited and closed, so that a client that already
 		 * started TLS or waits for a tunnel does not hang. */
+		char target[256];
+
+		snprintf(target, sizeof target, "%s", req->target);
 		bytes = proxy_send_error(
 		    req, 405, 1,
 		    "CONNECT is not supported: send plain http:// URLs through this proxy (for "
 		    "example http://api.github.com/...); the TLS connection to the API starts in "
 		    "the Lambda function");
-		proxy_log(client, method, evhttp_request_get_uri(req), NULL, 405, bytes, &start,
-		          NULL, &al);
+		proxy_log(client, "CONNECT", target, NULL, 405, bytes, &start, NULL, &al);
 		return;
 	}
-	if (proxy_conflicting_length(req)) {
-		bytes = proxy_send_error(req, 400, 1,
-		                         "conflicting Content-Length headers: the request's length "
-		                         "is ambiguous");
-		proxy_log(client, method, NULL, NULL, 400, bytes, &start, NULL, &al);
+	if (strcmp(method, "TRACE") == 0) {
+		/* It would echo the client's headers (credentials included)
+		 * back through the function. */
+		bytes = proxy_send_error(req, 405, 0, "TRACE is not supported by this proxy");
+		proxy_log(client, "TRACE", NULL, NULL, 405, bytes, &start, NULL, &al);
 		return;
 	}
+	pr = xcalloc(1, sizeof *pr);
+	pr->method = xstrdup(method);
+	snprintf(pr->client, sizeof pr->client, "%s", req->client);
+	pr->start = start;
+	pr->al = al;
 	status = proxy_target(req, &host, &path, &query, err, sizeof err);
 	if (status != 0) {
 		bytes = proxy_send_error(req, status, 0, "%s", err);
-		proxy_log(client, method, host, path, status, bytes, &start, NULL, &al);
+		proxy_log(pr->client, pr->method, host, path, status, bytes, &start, NULL, &al);
 		goto out;
 	}
 	if (proxy.localfn == NULL && (cfg->function_name == NULL || *cfg->function_name == '\0')) {
@@ -982,34 +857,21 @@ proxy_request(struct evhttp_request *req, void *arg)
 		                         "no Lambda function configured: set function_name in %s "
 		                         "(or start with -function-name NAME)",
 		                         cfg->path ? cfg->path : CONFIG_DEFAULT_PATH);
-		proxy_log(client, method, host, path, 503, bytes, &start, NULL, &al);
+		proxy_log(pr->client, pr->method, host, path, 503, bytes, &start, NULL, &al);
 		goto out;
 	}
-	pr = xcalloc(1, sizeof *pr);
 	pr->req = req;
-	pr->evcon = evcon;
-	pr->method = method;
-	snprintf(pr->client, sizeof pr->client, "%s", client);
 	pr->host = host;
 	pr->path = path;
 	pr->query = query;
-	host = path = query = NULL;
-	pr->start = start;
-	pr->al = al;
 	TAILQ_INSERT_TAIL(&proxy.reqs, pr, entry);
 	proxy.nreqs++;
 	metrics_inflight(1);
-	evhttp_connection_set_closecb(evcon, proxy_conn_closed, pr);
-	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-	if (fd != -1) {
-		pr->watch = event_new(proxy.base, fd, EV_READ, proxy_client_readable, pr);
-		if (pr->watch != NULL)
-			event_add(pr->watch, NULL);
-	}
+	httpreq_set_callbacks(req, proxy_req_gone, NULL, pr);
 	/* The response cache (cache.c): a fresh entry answers at once; a miss
 	 * that another request (in any worker) is filling waits for it. */
-	switch (cache_begin(&pr->cache, proxy.base, cfg, req, method, pr->host, pr->path, pr->query,
-	                    proxy_cache_resume, pr)) {
+	switch (cache_begin(&pr->cache, proxy.base, cfg, &req->headers, pr->method, pr->host,
+	                    pr->path, pr->query, proxy_cache_resume, pr)) {
 	case CACHE_HIT:
 		proxy_cache_hit(pr);
 		break;
@@ -1019,7 +881,10 @@ proxy_request(struct evhttp_request *req, void *arg)
 		proxy_forward(pr);
 		break;
 	}
+	return;
 out:
+	free(pr->method);
+	free(pr);
 	free(host);
 	free(path);
 	free(query);
@@ -1032,18 +897,15 @@ proxy_function_ready(void *arg)
 }
 
 int
-proxy_init(struct event_base *base, struct evhttp *http, const struct config *cfg)
+proxy_init(struct event_base *base, const struct config *cfg)
 {
 	struct invoke_options o;
 	struct localfn_options lo;
-	struct timeval tv;
 	char err[512];
-	double t;
 
 	memset(&proxy, 0, sizeof proxy);
 	TAILQ_INIT(&proxy.reqs);
 	proxy.base = base;
-	proxy.http = http;
 	proxy.cfg = cfg;
 	if (gethostname(proxy.hostname, sizeof proxy.hostname - 1) != 0)
 		proxy.hostname[0] = '\0';
@@ -1087,32 +949,6 @@ proxy_init(struct event_base *base, struct evhttp *http, const struct config *cf
 		return -1;
 	}
 server:
-
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-	                                     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_default_content_type(http, NULL);
-	if (cfg->limits.max_body > 0)
-		evhttp_set_max_body_size(http, (ev_ssize_t)cfg->limits.max_body);
-	if (cfg->limits.max_header > 0)
-		evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->limits.max_header);
-	/*
-	 * libevent 2.1 has one inactivity timeout per connection, for reading
-	 * a request, writing the reply and idling between requests (never
-	 * while we wait for the function), and no hook when a new request
-	 * starts. A new connection gets the larger of client_header and
-	 * client_body; once its first request is in, proxy_request() switches
-	 * it to keepalive for the idle time (and the requests that follow).
-	 */
-	t = cfg->timeouts.client_header;
-	if (cfg->timeouts.client_body > t)
-		t = cfg->timeouts.client_body;
-	if (t > 0) {
-		proxy_tv(t, &tv);
-		evhttp_set_timeout_tv(http, &tv);
-	}
-	evhttp_set_gencb(http, proxy_request, NULL);
 	proxy.ready = 1;
 	return 0;
 }
@@ -1138,18 +974,16 @@ proxy_free(void)
 		if (pr->lcall != NULL)
 			localfn_cancel(pr->lcall);
 		pr->lcall = NULL;
-		evhttp_connection_set_closecb(pr->evcon, NULL, NULL);
 		if (pr->ps != NULL && pstream_started(pr->ps)) {
 			/* Half a response: cut it rather than complete it wrongly. */
 			pstream_gone(pr->ps);
-			httpreq_abort(pr->w);
-			pr->w = NULL;
-			proxy_log_entry(pr->client, pr->method, pr->host, pr->path, 503, 0,
-			                &pr->start, NULL, NULL, &pr->al, 1);
+			httpreq_abort(proxy_req_take(pr));
+			proxy_log_entry(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start,
+			                NULL, NULL, &pr->al, 1);
 			proxy_req_free(pr);
 			continue;
 		}
-		proxy_send_error(pr->req, 503, 1, "the proxy is shutting down; retry");
+		proxy_send_error(proxy_req_take(pr), 503, 1, "the proxy is shutting down; retry");
 		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL,
 		          &pr->al);
 		proxy_req_free(pr);

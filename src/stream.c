@@ -16,7 +16,7 @@
 
 #include "alb.h"
 #include "cache.h"
-#include "respw.h"
+#include "httpconn.h"
 #include "httputil.h"
 #include "invoke.h"
 #include "kvlist.h"
@@ -110,7 +110,7 @@ pstream_new(struct httpreq *req, struct cache_req *cache, size_t buffer,
 
 	ps->req = req;
 	ps->cache = cache;
-	ps->buffer = buffer > 0 ? buffer : 65536;
+	ps->buffer = buffer > 0 ? buffer : HTTPCONN_LOWAT;
 	ps->hooks = hooks;
 	ps->arg = arg;
 	ps->head = req->head;
@@ -263,6 +263,9 @@ pstream_done(const struct fnstream_end *e, void *arg)
 	if (ps->started) {
 		r.status = ps->status;
 		r.bytes = ps->bytes;
+		/* Ending gives the request back to the front door: no more
+		 * callbacks for us. */
+		httpreq_set_callbacks(ps->req, NULL, NULL, NULL);
 		if (e->status == 200) {
 			r.outcome = PSTREAM_DONE;
 			cache_stream_end(ps->cache, 1);

@@ -41,13 +41,6 @@ struct worker_params {
 int worker_run(const struct worker_params *);
 
 /*
- * Is this worker retiring or stopping? A response sent while draining
- * should carry "Connection: close" so that a keep-alive client opens its
- * next connection to a worker that stays.
- */
-int worker_draining(void);
-
-/*
  * The worker can serve: tell the master (once; later calls do nothing),
  * and start accepting if it was held (wait_ready). worker_run() calls it
  * when its listeners and request path are set up, except in local function

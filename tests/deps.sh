@@ -7,10 +7,12 @@
 #   ./tests/deps.sh --check    only list what is missing (exit 1 if any)
 set -euo pipefail
 
+# nginx is the reference of test_frontdoor.py's differential run, started
+# there unprivileged on loopback with a prefix of its own.
 PKGS="build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev zlib1g-dev
       python3 openssl curl ca-certificates zip unzip binutils
-      prometheus"
+      prometheus nginx"
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: not a Debian system (no dpkg/apt-get): install the equivalents of" >&2

@@ -293,17 +293,24 @@ class AdminTest(daemon_fixture.ProxyTestCase):
         self.start_daemon(config={"admin": {"listen": path, "socket_mode": "0600"}})
         harness.wait_for(lambda: os.path.exists(path), what="the admin socket")
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect(path)
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
+
+        def healthz():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            return data
+        # The socket answers before the workers run ("no_workers", 503):
+        # under ASan that moment can last.
+        data = harness.wait_for(lambda: (lambda d: d if d.startswith(b"HTTP/1.1 200") else None)(
+            healthz()), timeout=10, what="/healthz 200 on the unix socket")
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
 
     def test_request_ids_and_error_bodies(self):

@@ -237,9 +237,9 @@ test_values(void)
 
 	/* Addresses. */
 	cfg = load("listen: :8000\nallow: 10.0.0.0/8\n");
-	tap_ok(cfg != NULL && cfg->nlisten == 1 &&
-	           strcmp(addr_text(&cfg->listen[0], buf, sizeof buf), "0.0.0.0:8000") == 0,
-	       "listen :8000 is every interface (0.0.0.0)");
+	tap_ok(cfg != NULL && cfg->nlisten == 1 && cfg->listen[0].dualstack &&
+	           strcmp(addr_text(&cfg->listen[0], buf, sizeof buf), "[::]:8000") == 0,
+	       "listen :8000 is every interface, both families ([::], dual-stack)");
 	config_free(cfg);
 	cfg = load("listen: \"[::1]:8000\"\n");
 	tap_ok(cfg != NULL && cfg->nlisten == 1 &&
@@ -568,8 +568,8 @@ test_cli(void)
 	       "-address=:8000 without allow: error naming -address");
 	config_free(cfg);
 	cfg = config_load_string("allow: [10.0.0.0/8]\n", "t.yaml", &cli, err, sizeof err);
-	tap_ok(cfg != NULL && cfg->listen[0].addr.ss_family == AF_INET,
-	       "-address=:8000 with allow");
+	tap_ok(cfg != NULL && cfg->listen[0].addr.ss_family == AF_INET6 && cfg->listen[0].dualstack,
+	       "-address=:8000 with allow: dual-stack, like Go");
 	config_free(cfg);
 	cli.address = "nonsense";
 	cfg = config_load_string("", "t.yaml", &cli, err, sizeof err);
