@@ -74,8 +74,9 @@ log_init(const char *ident, enum log_level level, int use_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-static int
-log_open_file(const char *path, uid_t owner, gid_t group, char *err, size_t errlen)
+int
+log_open_file(const char *path, const char *what, uid_t owner, gid_t group, char *err,
+              size_t errlen)
 {
 	int fd, created = 0;
 
@@ -88,12 +89,13 @@ log_open_file(const char *path, uid_t owner, gid_t group, char *err, size_t errl
 			created = 1;
 	}
 	if (fd == -1) {
-		snprintf(err, errlen, "log %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return -1;
 	}
-	/* Only a file we made, so that unprivileged workers can reopen it. */
+	/* Only a file we made (never take over a file someone else owns), so
+	 * that unprivileged workers can reopen it. */
 	if (created && owner != (uid_t)-1 && geteuid() == 0 && fchown(fd, owner, group) == -1) {
-		snprintf(err, errlen, "log %s: chown: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s %s: chown: %s", what, path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -112,7 +114,7 @@ log_open(const char *dest, int json, uid_t owner, gid_t group, char *err, size_t
 		d = LOG_DEST_SYSLOG;
 	else {
 		d = LOG_DEST_FILE;
-		if ((fd = log_open_file(dest, owner, group, err, errlen)) == -1)
+		if ((fd = log_open_file(dest, "log", owner, group, err, errlen)) == -1)
 			return -1;
 	}
 	if (log_dest == LOG_DEST_SYSLOG && d != LOG_DEST_SYSLOG)
@@ -142,7 +144,7 @@ log_reopen(char *err, size_t errlen)
 
 	if (log_dest != LOG_DEST_FILE || log_path == NULL)
 		return 0;
-	if ((fd = log_open_file(log_path, (uid_t)-1, (gid_t)-1, err, errlen)) == -1)
+	if ((fd = log_open_file(log_path, "log", (uid_t)-1, (gid_t)-1, err, errlen)) == -1)
 		return -1;
 	close(log_fd);
 	log_fd = fd;

@@ -26,6 +26,11 @@ void log_init(const char *ident, enum log_level level, int use_syslog);
  * role, worker, pid, msg and the fields). 0, or -1 with err set (the
  * previous destination stays).
  */
+/* Open path for appending (O_APPEND, close-on-exec), creating it 0640 and
+ * giving a file it created (only) to owner:group when running as root.
+ * Returns the descriptor, or -1 with "WHAT PATH: reason" in err. */
+int log_open_file(const char *path, const char *what, uid_t owner, gid_t group, char *err,
+                  size_t errlen);
 int log_open(const char *dest, int json, uid_t owner, gid_t group, char *err, size_t errlen);
 /* Only the format (before log_open() knows the destination). */
 void log_set_json(int json);

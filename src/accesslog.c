@@ -21,6 +21,7 @@
 
 #include "accesslog.h"
 #include "clock.h"
+#include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
 
@@ -148,33 +149,6 @@ accesslog_outcome_name(const struct accesslog_entry *e)
 	}
 }
 
-/* Open path for appending; give a file we created to owner:group. */
-static int
-accesslog_open_file(const char *path, uid_t owner, gid_t group, char *err, size_t errlen)
-{
-	int fd, created = 0;
-
-	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		if (fd == -1 && errno == EEXIST)
-			fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		else if (fd != -1)
-			created = 1;
-	}
-	if (fd == -1) {
-		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
-		return -1;
-	}
-	/* Only a file we made: never take over a file someone else owns. */
-	if (created && owner != (uid_t)-1 && geteuid() == 0 && fchown(fd, owner, group) == -1) {
-		snprintf(err, errlen, "access log %s: chown: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int
 accesslog_open(const char *spec, uid_t owner, gid_t group, char *err, size_t errlen)
 {
@@ -189,7 +163,7 @@ accesslog_open(const char *spec, uid_t owner, gid_t group, char *err, size_t err
 		kind = ACCESSLOG_STDERR;
 	else {
 		kind = ACCESSLOG_FILE;
-		if ((fd = accesslog_open_file(spec, owner, group, err, errlen)) == -1)
+		if ((fd = log_open_file(spec, "access log", owner, group, err, errlen)) == -1)
 			return -1;
 	}
 	accesslog_close();
@@ -209,7 +183,7 @@ accesslog_reopen(char *err, size_t errlen)
 		return 0;
 	/* A worker runs unprivileged: it reopens a file the master created
 	 * (and gave to it) a moment before, so no chown here. */
-	fd = accesslog_open_file(accesslog_path, (uid_t)-1, (gid_t)-1, err, errlen);
+	fd = log_open_file(accesslog_path, "access log", (uid_t)-1, (gid_t)-1, err, errlen);
 	if (fd == -1)
 		return -1;
 	close(accesslog_fd);

@@ -316,7 +316,16 @@ class Chaos(ProxyTestCase):
                                   "failed (client)": len(failed),
                                   "missing from the access log": len(unlogged),
                                   "slowest replacement s": round(max(back), 3)}
-        self.assertEqual(failed, unlogged, "client failures vs the access log")
+        # SIGKILL can land between the answer's write(2) and the access
+        # log's: that request reached its client and has no line. The other
+        # way round cannot happen (the line is written after the answer), so
+        # every client failure must be missing from the log, and the log may
+        # miss at most one answered request per kill.
+        self.assertLessEqual(failed, unlogged, "a failed request has an access-log line")
+        report["worker kills"]["answered in the instant of a kill"] = len(unlogged - failed)
+        self.assertLessEqual(len(unlogged - failed), 20,
+                             "answered requests missing from the access log: %s" %
+                             sorted(unlogged - failed))
         self.assertLess(max(back), 1.0, "a worker took %.2fs to come back" % max(back))
 
         # 3. 10 kill -9 of the credentials agent, credentials expiring every 4 s.
