@@ -727,3 +727,78 @@ fail:
 	alb_response_free(r);
 	return -1;
 }
+
+int
+alb_prelude_decode(const char *json, size_t len, struct alb_response *r, char *err, size_t errlen)
+{
+	struct kvlist single = KVLIST_INIT;
+	json_t *o, *v, *mv;
+	size_t i, j;
+
+	alb_response_init(r);
+	if ((o = alb_load(json, len, "prelude", err, errlen)) == NULL)
+		return -1;
+	r->status = 200;
+	v = json_object_get(o, "statusCode");
+	if (v != NULL && !json_is_null(v) && alb_read_status(v, &r->status) == -1) {
+		errf(err, errlen, "statusCode is not a number from 100 to 599");
+		goto fail;
+	}
+	/* A name in multiValueHeaders takes all its values from there. */
+	mv = json_object_get(o, "multiValueHeaders");
+	if (mv != NULL && !json_is_null(mv) &&
+	    alb_read_list(mv, "multiValueHeaders", 1, &r->headers, err, errlen) == -1)
+		goto fail;
+	if (alb_read_list(json_object_get(o, "headers"), "headers", 0, &single, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < single.n; i++)
+		if (kvlist_get(&r->headers, single.v[i].name) == NULL)
+			kvlist_add(&r->headers, single.v[i].name, single.v[i].value);
+	v = json_object_get(o, "cookies");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_array(v)) {
+			errf(err, errlen, "cookies is not an array");
+			goto fail;
+		}
+		for (j = 0; j < json_array_size(v); j++) {
+			json_t *c = json_array_get(v, j);
+
+			if (!json_is_string(c)) {
+				errf(err, errlen, "cookies holds a value that is not a string");
+				goto fail;
+			}
+			kvlist_add(&r->headers, "Set-Cookie", json_string_value(c));
+		}
+	}
+	kvlist_free(&single);
+	json_decref(o);
+	return 0;
+
+fail:
+	kvlist_free(&single);
+	json_decref(o);
+	alb_response_free(r);
+	return -1;
+}
+
+int
+alb_any_response_decode(const char *payload, size_t len, struct alb_response *r, char *err,
+                        size_t errlen)
+{
+	static const char nuls[ALB_PRELUDE_SEPARATOR_LEN];
+	const char *sep = memmem(payload, len, nuls, sizeof nuls);
+	size_t off;
+
+	/* JSON text never holds a NUL byte: 8 of them end a prelude. */
+	if (sep == NULL)
+		return alb_response_decode(payload, len, r, err, errlen);
+	if (alb_prelude_decode(payload, (size_t)(sep - payload), r, err, errlen) != 0)
+		return -1;
+	off = (size_t)(sep - payload) + sizeof nuls;
+	r->body_len = len - off;
+	if (r->body_len > 0) {
+		r->body = xmalloc(r->body_len);
+		memcpy(r->body, payload + off, r->body_len);
+	}
+	return 0;
+}

@@ -56,4 +56,20 @@ int alb_request_decode(const char *json, size_t len, struct alb_request *, char 
 int alb_response_decode(const char *json, size_t len, struct alb_response *, char *err,
                         size_t errlen);
 
+/*
+ * HTTP integration responses: what a streaming function writes (Function
+ * URLs and API Gateway read the same), a JSON prelude, 8 NUL bytes, then
+ * the raw body. alb_prelude_decode() reads the prelude: statusCode (200
+ * when absent), headers, multiValueHeaders (a name there takes all its
+ * values from there) and cookies (each a Set-Cookie); no body.
+ * alb_any_response_decode() takes either shape whole: a payload with the 8
+ * NUL bytes is an integration response, anything else an ALB response.
+ * Both: 0, or -1 with err set (the struct is then freed).
+ */
+#define ALB_PRELUDE_SEPARATOR_LEN 8
+int alb_prelude_decode(const char *json, size_t len, struct alb_response *, char *err,
+                       size_t errlen);
+int alb_any_response_decode(const char *payload, size_t len, struct alb_response *, char *err,
+                            size_t errlen);
+
 #endif

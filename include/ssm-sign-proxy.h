@@ -19,8 +19,7 @@
  * object. The library aborts the process when memory runs out.
  *
  * ABI: every struct is opaque and set up through functions, so that later
- * versions (a streaming call with head and body-chunk callbacks, say) add
- * functions rather than change any layout.
+ * versions add functions rather than change any layout.
  */
 #ifndef SSM_SIGN_PROXY_H
 #define SSM_SIGN_PROXY_H
@@ -114,6 +113,11 @@ int ssp_options_set_timeouts(ssp_options *, double connect, double budget);
 int ssp_options_set_retry(ssp_options *, int attempts, double backoff_base, double backoff_cap);
 /* Connections to the Lambda endpoint at once, per loop (0: no cap). */
 int ssp_options_set_max_connections(ssp_options *, long n);
+/* Streamed calls (ssp_start_stream()): seconds without a byte from Lambda
+ * that end a stream once it started (default 30; 0: no limit). The budget
+ * of ssp_options_set_timeouts() bounds the wait for the first byte. -1
+ * when out of range. */
+int ssp_options_set_stream_idle(ssp_options *, double seconds);
 /* Messages at level or more urgent go to fn; none go anywhere without. */
 int ssp_options_set_log(ssp_options *, enum ssp_log_level level, ssp_log_fn fn, void *arg);
 
@@ -274,6 +278,49 @@ ssp_call *ssp_invoke_start(ssp_loop *, const char *method, void *payload, size_t
                            void (*free_fn)(void *), ssp_done_fn, void *arg);
 /* Abandon a call; its callback is not called. */
 void ssp_cancel(ssp_call *);
+
+/* --- streamed calls (Lambda's InvokeWithResponseStream) -------------------- */
+
+/*
+ * For answers too large for Invoke's 6 MB (up to 200 MB) or that should
+ * reach the caller as the API sends them: the function streams its answer
+ * (the ssm-sign-proxy function does with SSM_SIGN_PROXY_RESPONSE_MODE=
+ * streaming) and the call passes it on piece by piece, holding at most a
+ * piece at a time. A failure before the first byte is retried as any
+ * call's; after it, the call ends with an error (the answer was cut short).
+ *
+ * data: the next bytes, in order. Return 0 to go on, or 1 to pause: no more
+ * bytes come until ssp_resume() (and no idle limit runs meanwhile). Do not
+ * cancel the call from there.
+ * head: the response's status and headers (no body; a HEAD-like
+ * ssp_response, valid during the callback only), once, before any body.
+ */
+typedef int (*ssp_data_fn)(const void *data, size_t len, void *arg);
+typedef void (*ssp_head_fn)(const ssp_response *head, void *arg);
+
+/*
+ * Start a streamed call of request (encoded at once, as ssp_start()): head,
+ * then body pieces, then done, all from the loop. done's response is the
+ * head again (no body) when the answer came whole; an error otherwise,
+ * after head when the answer was cut short. A function that answers the
+ * buffered way through the streaming API gives head, its body in one piece,
+ * and done. Never NULL.
+ */
+ssp_call *ssp_start_stream(ssp_loop *, const ssp_request *, ssp_head_fn head, ssp_data_fn body,
+                           ssp_done_fn done, void *arg);
+/*
+ * A streamed invocation with a payload of your own (as ssp_invoke_start()):
+ * data gets the function's raw bytes as Lambda brings them (for an HTTP
+ * integration response: its JSON prelude, 8 NUL bytes, the body), done a
+ * response with status 200 and no body when the stream completed, or an
+ * error. The daemon decodes the bytes itself.
+ */
+ssp_call *ssp_invoke_stream_start(ssp_loop *, const char *method, void *payload, size_t len,
+                                  void (*free_fn)(void *), ssp_data_fn data, ssp_done_fn done,
+                                  void *arg);
+/* Go on after a data or body callback returned 1 (from the loop's thread;
+ * not from inside that callback). */
+void ssp_resume(ssp_call *);
 
 #ifdef __cplusplus
 }

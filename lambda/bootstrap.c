@@ -67,6 +67,7 @@ bootstrap_setup(const struct fnconf *conf, struct handler *h, char *err, size_t 
 	memset(h, 0, sizeof *h);
 	h->deadline_margin_ms = conf->deadline_margin_ms;
 	h->max_response_bytes = (size_t)conf->max_response_bytes;
+	h->stream_buffer_bytes = (size_t)conf->stream_buffer_bytes;
 	if ((h->origin = origin_new(conf->connect_to, conf->origin_connect_timeout_ms,
 	                            conf->origin_timeout_ms, err, errlen)) == NULL)
 		return -1;
@@ -120,7 +121,7 @@ bootstrap_teardown(struct handler *h)
 
 /* Returns 0 when stopped by a signal, 1 when the Runtime API failed. */
 static int
-bootstrap_serve(struct runtime *rt, struct handler *h)
+bootstrap_serve(struct runtime *rt, struct handler *h, int streaming)
 {
 	struct runtime_invocation inv;
 	struct handler_result res;
@@ -145,8 +146,12 @@ bootstrap_serve(struct runtime *rt, struct handler *h)
 		else
 			unsetenv("_X_AMZN_TRACE_ID");
 
-		json = handler_invoke(h, inv.event, inv.event_len, inv.deadline_ms, &res, &len);
-		if (json != NULL) {
+		if (streaming) {
+			if (handler_stream(h, rt, inv.request_id, inv.event, inv.event_len,
+			                   inv.deadline_ms, &res, err, sizeof err) != 0)
+				log_error("request %s: %s", inv.request_id, err);
+		} else if ((json = handler_invoke(h, inv.event, inv.event_len, inv.deadline_ms,
+		                                  &res, &len)) != NULL) {
 			if (runtime_respond(rt, inv.request_id, json, len, err, sizeof err) != 0)
 				log_error("request %s: %s", inv.request_id, err);
 			free(json);
@@ -160,10 +165,10 @@ bootstrap_serve(struct runtime *rt, struct handler *h)
 		bootstrap_clean(res.host, host, sizeof host);
 		bootstrap_clean(res.path, path, sizeof path);
 		log_info("request_id=%s method=%s host=%s path=%s status=%d duration_ms=%lld "
-		         "params=%s%s%s",
+		         "params=%s%s%s%s",
 		         inv.request_id, method, host, path, res.status, curlbuf_now_ms() - start,
-		         params_how_name(res.how), res.error ? " error=" : "",
-		         res.error ? res.error : "");
+		         params_how_name(res.how), res.truncated ? " truncated=1" : "",
+		         res.error ? " error=" : "", res.error ? res.error : "");
 		handler_result_free(&res);
 		runtime_invocation_free(&inv);
 	}
@@ -218,12 +223,14 @@ main(int argc, char **argv)
 	runtime_set_timeout(rt, conf.runtime_timeout_ms);
 	if (bootstrap_setup(&conf, &h, err, sizeof err) != 0)
 		goto init_error;
-	log_info("ready: parameters from %s, prefix \"/%s\", cache ttl %lds, CA bundle %s",
+	log_info("ready: parameters from %s, prefix \"/%s\", cache ttl %lds, %s responses, "
+	         "CA bundle %s",
 	         conf.parameters_file ? conf.parameters_file : "Parameter Store", conf.prefix,
 	         conf.parameters_file ? 0L : conf.cache_ttl,
+	         conf.streaming ? "streaming" : "buffered",
 	         awsenv_ca_bundle() ? awsenv_ca_bundle() : "(libcurl's default)");
 
-	status = bootstrap_serve(rt, &h);
+	status = bootstrap_serve(rt, &h, conf.streaming);
 	goto out;
 
 init_error:

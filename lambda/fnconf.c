@@ -42,6 +42,8 @@ static const struct fnconf_entry fnconf_table[] = {
     {"SSM_SIGN_PROXY_RUNTIME_TIMEOUT", FNCONF_SECONDS, OFF(runtime_timeout_ms), 30000, 1, 3600000},
     {"SSM_SIGN_PROXY_MAX_RESPONSE_BYTES", FNCONF_INT, OFF(max_response_bytes), 6291456, 1024,
      1L << 30},
+    {"SSM_SIGN_PROXY_STREAM_BUFFER_BYTES", FNCONF_INT, OFF(stream_buffer_bytes), 65536, 4096,
+     64L << 20},
 };
 #undef OFF
 
@@ -132,6 +134,17 @@ fnconf_load(struct fnconf *c, char *err, size_t errlen)
 			goto fail;
 		}
 		c->log_level = lvl;
+	}
+
+	if ((v = getenv("SSM_SIGN_PROXY_RESPONSE_MODE")) != NULL && *v != '\0') {
+		if (strcmp(v, "streaming") == 0)
+			c->streaming = 1;
+		else if (strcmp(v, "buffered") != 0) {
+			snprintf(err, errlen,
+			         "SSM_SIGN_PROXY_RESPONSE_MODE=%s: expected buffered or streaming",
+			         v);
+			goto fail;
+		}
 	}
 
 	if ((v = getenv("AWS_LAMBDA_RUNTIME_API")) == NULL || *v == '\0') {

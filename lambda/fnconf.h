@@ -24,8 +24,10 @@ struct fnconf {
 	long origin_connect_timeout_ms;
 	long origin_timeout_ms; /* 0: bounded by the invocation deadline only */
 	long deadline_margin_ms;
-	long runtime_timeout_ms; /* Runtime API calls but /next */
-	long max_response_bytes; /* encoded response limit (Lambda's 6 MB) */
+	long runtime_timeout_ms;  /* Runtime API calls but /next */
+	long max_response_bytes;  /* encoded response limit (Lambda's 6 MB) */
+	long stream_buffer_bytes; /* streaming: bytes held between origin and Runtime API */
+	int streaming;            /* SSM_SIGN_PROXY_RESPONSE_MODE=streaming */
 	int log_level;
 };
 

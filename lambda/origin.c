@@ -20,6 +20,14 @@ struct origin {
 	struct curl_slist *connect_to;
 	long connect_timeout_ms;
 	long timeout_ms;
+	/* The call in progress (origin_prepare to origin_release). */
+	char *call_url;
+	char *call_host;
+	int call_port;
+	long call_timeout_ms;
+	struct curl_slist *call_headers;
+	struct kvlist call_rhdrs;
+	char detail[CURL_ERROR_SIZE];
 };
 
 /* A port field of a connect-to entry: empty (any/same) or 1-65535. */
@@ -148,8 +156,10 @@ origin_free(struct origin *o)
 {
 	if (o == NULL)
 		return;
-	if (o->h != NULL)
+	if (o->h != NULL) {
+		origin_release(o);
 		curl_easy_cleanup(o->h);
+	}
 	curl_slist_free_all(o->connect_to);
 	free(o);
 }
@@ -188,36 +198,40 @@ origin_suppress(struct curl_slist *sl, const char *name)
 	return nl;
 }
 
-enum origin_status
-origin_call(struct origin *o, const struct origin_request *rq, struct alb_response *resp, char *err,
-            size_t errlen)
+/*
+ * Set up o's handle for rq, its body going to write/warg. NULL with *st and
+ * err set when the call cannot start (no time left before the deadline).
+ */
+CURL *
+origin_prepare(struct origin *o, const struct origin_request *rq, curl_write_callback write,
+               void *warg, enum origin_status *st, char *err, size_t errlen)
 {
-	struct kvlist hdrs = KVLIST_INIT, rhdrs = KVLIST_INIT;
+	struct kvlist hdrs = KVLIST_INIT;
 	struct curl_slist *sl;
-	struct curlbuf body;
-	char *url, detail[CURL_ERROR_SIZE];
 	long long left = 0;
-	long status = 0, timeout = o->timeout_ms;
-	curl_off_t pretransfer_us = 0;
-	CURLcode rc;
-	enum origin_status ret;
+	long timeout = o->timeout_ms;
 	int is_head = strcmp(rq->method, "HEAD") == 0;
 	int with_body = rq->body_len > 0 || strcmp(rq->method, "POST") == 0 ||
 	                strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "PATCH") == 0;
 
+	origin_release(o);
 	if (rq->deadline_ms > 0) {
 		left = rq->deadline_ms - curlbuf_now_ms();
 		if (left <= 0) {
 			snprintf(err, errlen, "no time left before the function's deadline");
-			return ORIGIN_TIMEOUT;
+			*st = ORIGIN_TIMEOUT;
+			return NULL;
 		}
 		if (timeout == 0 || left < timeout)
 			timeout = (long)left;
 	}
+	o->call_timeout_ms = timeout;
+	o->call_host = xstrdup(rq->host);
+	o->call_port = rq->port;
 	if (rq->port == 443)
-		xasprintf(&url, "https://%s%s", rq->host, rq->target);
+		xasprintf(&o->call_url, "https://%s%s", rq->host, rq->target);
 	else
-		xasprintf(&url, "https://%s:%d%s", rq->host, rq->port, rq->target);
+		xasprintf(&o->call_url, "https://%s:%d%s", rq->host, rq->port, rq->target);
 	origin_request_headers(rq->headers, &hdrs);
 	sl = curlbuf_slist(&hdrs);
 	sl = origin_suppress(sl, "Expect");
@@ -225,11 +239,15 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		sl = origin_suppress(sl, "Accept");
 	if (sl != NULL && with_body && kvlist_get(&hdrs, "Content-Type") == NULL)
 		sl = origin_suppress(sl, "Content-Type");
-	curlbuf_init(&body, rq->max_body);
+	/* The request's headers hold the injected secrets. */
+	for (size_t i = 0; i < hdrs.n; i++)
+		explicit_bzero(hdrs.v[i].value, strlen(hdrs.v[i].value));
+	kvlist_free(&hdrs);
+	o->call_headers = sl;
 
 	curl_easy_reset(o->h);
 	awsenv_curl_setup(o->h, NULL);
-	curl_easy_setopt(o->h, CURLOPT_URL, url);
+	curl_easy_setopt(o->h, CURLOPT_URL, o->call_url);
 	/* The path goes out exactly as built: no dot-segment squashing. */
 	curl_easy_setopt(o->h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(o->h, CURLOPT_PROTOCOLS_STR, "https");
@@ -251,59 +269,102 @@ origin_call(struct origin *o, const struct origin_request *rq, struct alb_respon
 		curl_easy_setopt(o->h, CURLOPT_HTTPGET, 1L);
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "POST") != 0 && !is_head)
 		curl_easy_setopt(o->h, CURLOPT_CUSTOMREQUEST, rq->method);
-	curl_easy_setopt(o->h, CURLOPT_WRITEFUNCTION, curlbuf_write);
-	curl_easy_setopt(o->h, CURLOPT_WRITEDATA, &body);
-	detail[0] = '\0';
-	curl_easy_setopt(o->h, CURLOPT_ERRORBUFFER, detail);
+	curl_easy_setopt(o->h, CURLOPT_WRITEFUNCTION, write);
+	curl_easy_setopt(o->h, CURLOPT_WRITEDATA, warg);
+	o->detail[0] = '\0';
+	curl_easy_setopt(o->h, CURLOPT_ERRORBUFFER, o->detail);
 	curl_easy_setopt(o->h, CURLOPT_HEADERFUNCTION, curlbuf_header);
-	curl_easy_setopt(o->h, CURLOPT_HEADERDATA, &rhdrs);
+	curl_easy_setopt(o->h, CURLOPT_HEADERDATA, &o->call_rhdrs);
 	curl_easy_setopt(o->h, CURLOPT_CONNECTTIMEOUT_MS,
 	                 timeout > 0 && timeout < o->connect_timeout_ms ? timeout
 	                                                                : o->connect_timeout_ms);
 	if (timeout > 0)
 		curl_easy_setopt(o->h, CURLOPT_TIMEOUT_MS, timeout);
+	return o->h;
+}
 
-	rc = curl_easy_perform(o->h);
+int
+origin_head(struct origin *o, struct kvlist *headers)
+{
+	long status = 0;
+
+	curl_easy_getinfo(o->h, CURLINFO_RESPONSE_CODE, &status);
+	kvlist_init(headers);
+	for (size_t i = 0; i < o->call_rhdrs.n; i++)
+		kvlist_add(headers, o->call_rhdrs.v[i].name, o->call_rhdrs.v[i].value);
+	http_strip_hop_by_hop(headers, 0);
+	return (int)status;
+}
+
+enum origin_status
+origin_result(struct origin *o, CURLcode rc, char *err, size_t errlen)
+{
+	curl_off_t pretransfer_us = 0;
+	long timeout = o->call_timeout_ms;
+
 	/* Zero until a request went out on a connection (new or reused). */
 	curl_easy_getinfo(o->h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
-	if (rc == CURLE_OK) {
-		curl_easy_getinfo(o->h, CURLINFO_RESPONSE_CODE, &status);
-		resp->status = (int)status;
-		resp->status_description = NULL;
-		http_strip_hop_by_hop(&rhdrs, 0);
-		resp->headers = rhdrs;
-		kvlist_init(&rhdrs);
-		resp->body = (unsigned char *)curlbuf_steal(&body, &resp->body_len);
-		ret = ORIGIN_OK;
-	} else if (body.overflowed) {
+	if (rc == CURLE_OK)
+		return ORIGIN_OK;
+	if (rc == CURLE_OPERATION_TIMEDOUT && pretransfer_us == 0 &&
+	    (timeout == 0 || o->connect_timeout_ms < timeout)) {
+		snprintf(err, errlen, "cannot connect to %s:%d within %ld ms", o->call_host,
+		         o->call_port, o->connect_timeout_ms);
+		return ORIGIN_UNREACHABLE;
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(err, errlen, "%s:%d did not answer in time (%ld ms)", o->call_host,
+		         o->call_port, timeout);
+		return ORIGIN_TIMEOUT;
+	}
+	/* The error buffer says which certificate check failed or which
+	 * address refused: what an operator needs. */
+	snprintf(err, errlen, "cannot reach %s:%d: %s", o->call_host, o->call_port,
+	         o->detail[0] != '\0' ? o->detail : curl_easy_strerror(rc));
+	return ORIGIN_UNREACHABLE;
+}
+
+void
+origin_release(struct origin *o)
+{
+	curl_easy_setopt(o->h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(o->h, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(o->h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(o->h, CURLOPT_HEADERDATA, NULL);
+	curl_slist_free_all(o->call_headers);
+	o->call_headers = NULL;
+	kvlist_free(&o->call_rhdrs);
+	free(o->call_url);
+	o->call_url = NULL;
+	free(o->call_host);
+	o->call_host = NULL;
+}
+
+enum origin_status
+origin_call(struct origin *o, const struct origin_request *rq, struct alb_response *resp, char *err,
+            size_t errlen)
+{
+	struct curlbuf body;
+	enum origin_status ret;
+	CURLcode rc;
+	CURL *h;
+
+	curlbuf_init(&body, rq->max_body);
+	if ((h = origin_prepare(o, rq, curlbuf_write, &body, &ret, err, errlen)) == NULL)
+		return ret;
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK && body.overflowed) {
 		snprintf(err, errlen,
 		         "the origin's response is larger than the %zu bytes a Lambda "
 		         "response can carry",
 		         rq->max_body);
 		ret = ORIGIN_TOO_LARGE;
-	} else if (rc == CURLE_OPERATION_TIMEDOUT && pretransfer_us == 0 &&
-	           (timeout == 0 || o->connect_timeout_ms < timeout)) {
-		snprintf(err, errlen, "cannot connect to %s:%d within %ld ms", rq->host, rq->port,
-		         o->connect_timeout_ms);
-		ret = ORIGIN_UNREACHABLE;
-	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(err, errlen, "%s:%d did not answer in time (%ld ms)", rq->host, rq->port,
-		         timeout);
-		ret = ORIGIN_TIMEOUT;
-	} else {
-		/* The error buffer says which certificate check failed or which
-		 * address refused: what an operator needs. */
-		snprintf(err, errlen, "cannot reach %s:%d: %s", rq->host, rq->port,
-		         detail[0] != '\0' ? detail : curl_easy_strerror(rc));
-		ret = ORIGIN_UNREACHABLE;
+	} else if ((ret = origin_result(o, rc, err, errlen)) == ORIGIN_OK) {
+		resp->status = origin_head(o, &resp->headers);
+		resp->status_description = NULL;
+		resp->body = (unsigned char *)curlbuf_steal(&body, &resp->body_len);
 	}
-	curl_easy_setopt(o->h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(o->h, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(o->h, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(sl);
-	kvlist_free(&hdrs);
-	kvlist_free(&rhdrs);
+	origin_release(o);
 	curlbuf_free(&body);
-	free(url);
 	return ret;
 }

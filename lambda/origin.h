@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 #include "alb.h"
 #include "kvlist.h"
 
@@ -44,5 +46,22 @@ struct origin_request {
  * err says what happened, in words fit for the client. */
 enum origin_status origin_call(struct origin *, const struct origin_request *,
                                struct alb_response *resp, char *err, size_t errlen);
+
+/*
+ * The same call in steps, for a caller that drives the handle itself (the
+ * streaming answer runs it on a curl multi next to the Runtime API post):
+ * origin_prepare() sets up the origin's handle with the body going to
+ * write(data, 1, n, warg) and returns it (NULL with *st and err set when
+ * the call cannot start); origin_head() gives the answer's status and
+ * headers (without hop-by-hop ones; the caller frees headers) once libcurl
+ * has them, that is from the first write on; origin_result() maps the
+ * transfer's result to a status and err; origin_release() drops what the
+ * call held (origin_prepare() and origin_free() call it too).
+ */
+CURL *origin_prepare(struct origin *, const struct origin_request *, curl_write_callback write,
+                     void *warg, enum origin_status *st, char *err, size_t errlen);
+int origin_head(struct origin *, struct kvlist *headers);
+enum origin_status origin_result(struct origin *, CURLcode, char *err, size_t errlen);
+void origin_release(struct origin *);
 
 #endif

@@ -18,6 +18,15 @@ struct runtime {
 	char *base; /* http://host:port/2018-06-01 */
 	volatile sig_atomic_t *stop;
 	long timeout_ms;
+	/* The streaming post in progress (runtime_stream_prepare to _finish). */
+	struct curlbuf stream_answer;
+	struct kvlist stream_hdrs;
+	struct curl_slist *stream_sl;
+	char *stream_path;
+	/* A handle of its own for each streaming post: libcurl 7.88 keeps a
+	 * chunked upload's trailer state across transfers on one handle, and
+	 * the next chunked upload on it writes before its buffer. */
+	CURL *sh;
 };
 
 /* A runtime answer (error bodies, acks) is small; a bigger one is a bug. */
@@ -47,6 +56,12 @@ runtime_free(struct runtime *rt)
 	if (rt == NULL)
 		return;
 	curl_easy_cleanup(rt->h);
+	if (rt->sh != NULL)
+		curl_easy_cleanup(rt->sh);
+	curlbuf_free(&rt->stream_answer);
+	kvlist_free(&rt->stream_hdrs);
+	curl_slist_free_all(rt->stream_sl);
+	free(rt->stream_path);
 	free(rt->base);
 	free(rt);
 }
@@ -79,22 +94,29 @@ runtime_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
 }
 
 static void
+runtime_setup_handle(struct runtime *rt, CURL *h, const char *url, struct curlbuf *body,
+                     struct kvlist *hdrs)
+{
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	/* The Runtime API is on loopback or a link-local address: never a proxy. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curlbuf_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, curlbuf_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, hdrs);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, runtime_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, rt);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, rt->timeout_ms);
+}
+
+static void
 runtime_setup(struct runtime *rt, const char *url, struct curlbuf *body, struct kvlist *hdrs)
 {
-	curl_easy_reset(rt->h);
-	curl_easy_setopt(rt->h, CURLOPT_URL, url);
-	/* The Runtime API is on loopback or a link-local address: never a proxy. */
-	curl_easy_setopt(rt->h, CURLOPT_PROXY, "");
-	curl_easy_setopt(rt->h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(rt->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(rt->h, CURLOPT_WRITEFUNCTION, curlbuf_write);
-	curl_easy_setopt(rt->h, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(rt->h, CURLOPT_HEADERFUNCTION, curlbuf_header);
-	curl_easy_setopt(rt->h, CURLOPT_HEADERDATA, hdrs);
-	curl_easy_setopt(rt->h, CURLOPT_XFERINFOFUNCTION, runtime_progress);
-	curl_easy_setopt(rt->h, CURLOPT_XFERINFODATA, rt);
-	curl_easy_setopt(rt->h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(rt->h, CURLOPT_CONNECTTIMEOUT_MS, rt->timeout_ms);
+	runtime_setup_handle(rt, rt->h, url, body, hdrs);
 }
 
 int
@@ -262,4 +284,83 @@ runtime_init_error(struct runtime *rt, const char *type, const char *message, ch
 	ret = runtime_post(rt, "/runtime/init/error", body, len, type, err, errlen);
 	free(body);
 	return ret;
+}
+
+CURL *
+runtime_stream_prepare(struct runtime *rt, const char *request_id, curl_read_callback read,
+                       curl_trailer_callback trailers, void *arg)
+{
+	struct curl_slist *sl = NULL;
+	char *url, *id = curl_easy_escape(rt->h, request_id, 0);
+
+	xasprintf(&rt->stream_path, "/runtime/invocation/%s/response", id ? id : "");
+	curl_free(id);
+	xasprintf(&url, "%s%s", rt->base, rt->stream_path);
+	curlbuf_init(&rt->stream_answer, RUNTIME_SMALL_ANSWER);
+	kvlist_init(&rt->stream_hdrs);
+	if ((rt->sh = curl_easy_init()) == NULL) {
+		free(url);
+		return NULL;
+	}
+	runtime_setup_handle(rt, rt->sh, url, &rt->stream_answer, &rt->stream_hdrs);
+	free(url);
+	sl = curl_slist_append(sl, "Lambda-Runtime-Function-Response-Mode: streaming");
+	sl = curl_slist_append(sl, "Transfer-Encoding: chunked");
+	sl = curl_slist_append(sl,
+	                       "Content-Type: application/vnd.awslambda.http-integration-response");
+	sl = curl_slist_append(sl, "Trailer: Lambda-Runtime-Function-Error-Type, "
+	                           "Lambda-Runtime-Function-Error-Body");
+	sl = curl_slist_append(sl, "Expect:");
+	rt->stream_sl = sl;
+	curl_easy_setopt(rt->sh, CURLOPT_HTTPHEADER, sl);
+	curl_easy_setopt(rt->sh, CURLOPT_POST, 1L);
+	curl_easy_setopt(rt->sh, CURLOPT_READFUNCTION, read);
+	curl_easy_setopt(rt->sh, CURLOPT_READDATA, arg);
+	curl_easy_setopt(rt->sh, CURLOPT_TRAILERFUNCTION, trailers);
+	curl_easy_setopt(rt->sh, CURLOPT_TRAILERDATA, arg);
+	/* No total timeout: the answer takes as long as the origin's body
+	 * (bounded by the origin's own timeout and the invocation deadline). */
+	return rt->sh;
+}
+
+int
+runtime_stream_finish(struct runtime *rt, CURLcode rc, char *err, size_t errlen)
+{
+	long status = 0;
+	int ret = -1;
+
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "POST %s (streaming): %s", rt->stream_path,
+		         curl_easy_strerror(rc));
+		goto out;
+	}
+	if (rt->sh == NULL) {
+		snprintf(err, errlen, "POST %s (streaming): libcurl cannot create a handle",
+		         rt->stream_path ? rt->stream_path : "");
+		goto out;
+	}
+	curl_easy_getinfo(rt->sh, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299) {
+		snprintf(err, errlen, "POST %s (streaming): HTTP %ld %.200s", rt->stream_path,
+		         status, rt->stream_answer.data ? rt->stream_answer.data : "");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (rt->sh != NULL)
+		curl_easy_cleanup(rt->sh);
+	rt->sh = NULL;
+	curl_slist_free_all(rt->stream_sl);
+	rt->stream_sl = NULL;
+	curlbuf_free(&rt->stream_answer);
+	kvlist_free(&rt->stream_hdrs);
+	free(rt->stream_path);
+	rt->stream_path = NULL;
+	return ret;
+}
+
+char *
+runtime_error_json(const char *type, const char *message, size_t *len)
+{
+	return runtime_error_body(type, message, len);
 }

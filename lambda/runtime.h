@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <signal.h>
 
+#include <curl/curl.h>
+
 struct runtime;
 
 struct runtime_invocation {
@@ -41,5 +43,21 @@ int runtime_error(struct runtime *, const char *request_id, const char *type, co
                   char *err, size_t errlen);
 int runtime_init_error(struct runtime *, const char *type, const char *message, char *err,
                        size_t errlen);
+
+/*
+ * A streaming answer (Lambda-Runtime-Function-Response-Mode: streaming,
+ * chunked, an HTTP integration response): runtime_stream_prepare() sets up
+ * the runtime's handle for POST /runtime/invocation/{id}/response with the
+ * body from read (CURLOPT_READFUNCTION: it may pause) and the trailers
+ * from trailers (Lambda-Runtime-Function-Error-Type and -Body, declared in
+ * a Trailer header), and returns it for the caller to drive; after the
+ * transfer, runtime_stream_finish() checks the answer: 0 on 2xx, -1 with
+ * err set.
+ */
+CURL *runtime_stream_prepare(struct runtime *, const char *request_id, curl_read_callback read,
+                             curl_trailer_callback trailers, void *arg);
+int runtime_stream_finish(struct runtime *, CURLcode, char *err, size_t errlen);
+/* {"errorMessage","errorType"} as the Runtime API takes it (malloc'd). */
+char *runtime_error_json(const char *type, const char *message, size_t *len);
 
 #endif

@@ -6,7 +6,9 @@
  * into a response; the asynchronous calls on the caller's loop (invoke.c);
  * and the blocking call, which runs the same asynchronous call on a private
  * loop taken from the client's pool, so that keep-alive connections and the
- * retry rules are those of every other call.
+ * retry rules are those of every other call. A streamed call reads the
+ * function's bytes as an HTTP integration response (a JSON prelude, 8 NUL
+ * bytes, the body): the prelude becomes the head, the rest goes on as body.
  */
 #include <sys/queue.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "alb.h"
@@ -46,7 +49,20 @@ struct ssp_call {
 	ssp_done_fn cb;
 	api_owned_fn owned;
 	void *arg;
+
+	/* Streamed calls: data (raw bytes, or the body after the head). */
+	ssp_data_fn data;
+	ssp_head_fn head;
+	struct evbuffer *pre;   /* ssp_start_stream(): bytes before the head */
+	ssp_response *headresp; /* the head, once it went out */
+	char bad[400];          /* why the bytes are no response ("" when fine) */
 };
+
+/* A prelude longer than this is not one. */
+#define API_MAX_PRELUDE (64 * 1024)
+/* Without a prelude the bytes are a whole ALB response: Invoke's limit,
+ * with room for the encoding. */
+#define API_MAX_WHOLE (8 * 1024 * 1024)
 
 /* One private loop of the blocking calls. */
 struct blocker {
@@ -371,6 +387,15 @@ ssp_loop_inflight(const ssp_loop *l)
 	return l != NULL ? invoke_inflight(l->ctx) : 0;
 }
 
+static void
+api_call_free(ssp_call *call)
+{
+	if (call->pre != NULL)
+		evbuffer_free(call->pre);
+	ssp_response_free(call->headresp);
+	free(call);
+}
+
 /* invoke.c: the invocation ended. */
 static void
 api_done(const struct invoke_result *r, void *arg)
@@ -390,7 +415,8 @@ api_done(const struct invoke_result *r, void *arg)
 		resp = xcalloc(1, sizeof *resp);
 		resp->status = 200;
 		resp->body = xmalloc(r->payload_len + 1);
-		memcpy(resp->body, r->payload, r->payload_len);
+		if (r->payload_len > 0)
+			memcpy(resp->body, r->payload, r->payload_len);
 		resp->body[r->payload_len] = '\0';
 		resp->body_len = r->payload_len;
 	} else
@@ -405,7 +431,7 @@ api_done(const struct invoke_result *r, void *arg)
 		ssp_response_free(resp);
 		ssp_error_free(e);
 	}
-	free(call);
+	api_call_free(call);
 }
 
 static ssp_call *
@@ -482,6 +508,211 @@ ssp_invoke_start(ssp_loop *l, const char *method, void *payload, size_t len,
 	return call;
 }
 
+/* --- streamed calls ------------------------------------------------------ */
+
+/* A head from a decoded response: status and headers, hop-by-hop fields
+ * out, the request id of the invocation. */
+static ssp_response *
+api_head(int status, const struct kvlist *headers, const char *request_id)
+{
+	ssp_response *h = xcalloc(1, sizeof *h);
+	size_t i;
+
+	h->status = status;
+	kvlist_init(&h->headers);
+	for (i = 0; i < headers->n; i++)
+		kvlist_add(&h->headers, headers->v[i].name, headers->v[i].value);
+	http_strip_hop_by_hop(&h->headers, status == 407);
+	h->request_id = xstrdup(request_id != NULL ? request_id : "");
+	return h;
+}
+
+/* The prelude is complete (its JSON is the first plen bytes of pre): the
+ * head goes out. 0, or -1 with call->bad set. */
+static int
+api_stream_head(ssp_call *call, size_t plen)
+{
+	struct alb_response a;
+	char err[256];
+
+	if (alb_prelude_decode((const char *)evbuffer_pullup(call->pre, (ev_ssize_t)plen), plen, &a,
+	                       err, sizeof err) != 0) {
+		snprintf(call->bad, sizeof call->bad,
+		         "function returned an invalid response prelude: %s", err);
+		return -1;
+	}
+	if (a.status < 200 || a.status > 599) {
+		snprintf(call->bad, sizeof call->bad,
+		         "function returned an invalid response prelude: statusCode %d is not a "
+		         "final HTTP status",
+		         a.status);
+		alb_response_free(&a);
+		return -1;
+	}
+	call->headresp = api_head(a.status, &a.headers, invoke_request_id(call->inv));
+	alb_response_free(&a);
+	evbuffer_drain(call->pre, plen + ALB_PRELUDE_SEPARATOR_LEN);
+	call->head(call->headresp, call->arg);
+	return 0;
+}
+
+/* invoke.c, streaming: the function's next bytes. */
+static int
+api_stream_data(const unsigned char *p, size_t n, void *arg)
+{
+	static const char nuls[ALB_PRELUDE_SEPARATOR_LEN];
+	ssp_call *call = arg;
+	struct evbuffer_ptr at;
+	size_t len, k;
+	const void *rest;
+	int full;
+
+	if (call->head == NULL)
+		return call->data(p, n, call->arg);
+	if (call->bad[0] != '\0')
+		return 0;
+	if (call->headresp != NULL)
+		return call->data(p, n, call->arg);
+	/* Look for the separator from a little before the new bytes. */
+	len = evbuffer_get_length(call->pre);
+	k = len > sizeof nuls ? len - sizeof nuls : 0;
+	evbuffer_add(call->pre, p, n);
+	if (evbuffer_ptr_set(call->pre, &at, k, EVBUFFER_PTR_SET) != 0)
+		return 0;
+	at = evbuffer_search(call->pre, nuls, sizeof nuls, &at);
+	if (at.pos < 0) {
+		if (evbuffer_get_length(call->pre) > API_MAX_WHOLE)
+			snprintf(call->bad, sizeof call->bad,
+			         "the function's answer has no response prelude and is larger than "
+			         "%d bytes",
+			         API_MAX_WHOLE);
+		return 0;
+	}
+	if ((size_t)at.pos > API_MAX_PRELUDE) {
+		snprintf(call->bad, sizeof call->bad, "response prelude longer than %d bytes",
+		         API_MAX_PRELUDE);
+		return 0;
+	}
+	if (api_stream_head(call, (size_t)at.pos) != 0)
+		return 0;
+	/* What came after the separator is body: all of it at once. */
+	if ((len = evbuffer_get_length(call->pre)) == 0)
+		return 0;
+	rest = evbuffer_pullup(call->pre, -1);
+	full = call->data(rest, len, call->arg);
+	evbuffer_drain(call->pre, len);
+	return full;
+}
+
+/* invoke.c, streaming: the end. */
+static void
+api_stream_done(const struct invoke_result *r, void *arg)
+{
+	ssp_call *call = arg;
+	ssp_response *resp = NULL, *whole;
+	ssp_error *e = NULL;
+	const void *body;
+	size_t len;
+	char err[512], msg[600];
+
+	if (call->head == NULL) {
+		api_done(r, call);
+		return;
+	}
+	if (r->status != 200)
+		e = api_error(r->kind, r->status, r->message, r);
+	else if (call->headresp != NULL) {
+		resp = api_head(call->headresp->status, &call->headresp->headers, r->request_id);
+	} else if (call->bad[0] != '\0')
+		e = api_error(SSP_ERR_FUNCTION, 502, call->bad, r);
+	else {
+		/* No prelude: the function answered the buffered way. */
+		len = evbuffer_get_length(call->pre);
+		body = evbuffer_pullup(call->pre, -1);
+		whole = api_decode(body != NULL ? body : "", len, err, sizeof err);
+		if (whole == NULL) {
+			snprintf(msg, sizeof msg, "function returned an invalid response: %s", err);
+			e = api_error(SSP_ERR_FUNCTION, 502, msg, r);
+		} else {
+			call->headresp = api_head(whole->status, &whole->headers, r->request_id);
+			call->head(call->headresp, call->arg);
+			if (whole->body_len > 0)
+				call->data(whole->body, whole->body_len, call->arg);
+			ssp_response_free(whole);
+			resp = api_head(call->headresp->status, &call->headresp->headers,
+			                r->request_id);
+		}
+	}
+	TAILQ_REMOVE(&call->loop->calls, call, entry);
+	call->cb(resp, e, call->arg);
+	ssp_response_free(resp);
+	ssp_error_free(e);
+	api_call_free(call);
+}
+
+ssp_call *
+ssp_start_stream(ssp_loop *l, const ssp_request *req, ssp_head_fn head, ssp_data_fn body,
+                 ssp_done_fn done, void *arg)
+{
+	ssp_call *call = api_call_new(l, done, NULL, arg);
+	char err[256], *event;
+	size_t len = 0;
+
+	call->head = head;
+	call->data = body;
+	if ((call->pre = evbuffer_new()) == NULL)
+		abort();
+	event = api_event(l->client, req, &len, err, sizeof err);
+	if (event == NULL) {
+		call->inv =
+		    invoke_start_failed(l->ctx, SSP_ERR_INVALID, 400, err, api_stream_done, call);
+		return call;
+	}
+	if (len > SSP_MAX_PAYLOAD) {
+		free(event);
+		snprintf(err, sizeof err,
+		         "request too large: the Lambda event would be %zu bytes, more than the %d "
+		         "bytes an invoke accepts",
+		         len, SSP_MAX_PAYLOAD);
+		call->inv =
+		    invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_stream_done, call);
+		return call;
+	}
+	call->inv =
+	    invoke_start_stream(l->ctx, req->method, event, len, free, l->client->o.stream_idle,
+	                        api_stream_data, api_stream_done, call);
+	return call;
+}
+
+ssp_call *
+ssp_invoke_stream_start(ssp_loop *l, const char *method, void *payload, size_t len,
+                        void (*free_fn)(void *), ssp_data_fn data, ssp_done_fn done, void *arg)
+{
+	ssp_call *call = api_call_new(l, done, NULL, arg);
+	char *p = payload;
+
+	call->data = data;
+	if (free_fn == NULL) {
+		p = xmalloc(len + 1);
+		memcpy(p, payload, len);
+		free_fn = free;
+	}
+	if (len > SSP_MAX_PAYLOAD) {
+		char err[160];
+
+		free_fn(p);
+		snprintf(err, sizeof err,
+		         "payload too large: %zu bytes, more than the %d bytes an invoke accepts",
+		         len, SSP_MAX_PAYLOAD);
+		call->inv =
+		    invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_stream_done, call);
+		return call;
+	}
+	call->inv = invoke_start_stream(l->ctx, method, p, len, free_fn, l->client->o.stream_idle,
+	                                api_stream_data, api_stream_done, call);
+	return call;
+}
+
 void
 ssp_cancel(ssp_call *call)
 {
@@ -489,7 +720,14 @@ ssp_cancel(ssp_call *call)
 		return;
 	TAILQ_REMOVE(&call->loop->calls, call, entry);
 	invoke_cancel(call->inv);
-	free(call);
+	api_call_free(call);
+}
+
+void
+ssp_resume(ssp_call *call)
+{
+	if (call != NULL && call->data != NULL)
+		invoke_resume(call->inv);
 }
 
 /* --- blocking calls ------------------------------------------------------ */

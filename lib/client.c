@@ -41,6 +41,7 @@ ssp_options_new(void)
 
 	o->connect_timeout = 5;
 	o->budget = 30;
+	o->stream_idle = 30;
 	o->attempts = 3;
 	o->backoff_base = 0.05;
 	o->backoff_cap = 2;
@@ -122,6 +123,15 @@ ssp_options_set_timeouts(ssp_options *o, double connect, double budget)
 		return -1;
 	o->connect_timeout = connect;
 	o->budget = budget;
+	return 0;
+}
+
+int
+ssp_options_set_stream_idle(ssp_options *o, double seconds)
+{
+	if (!(seconds >= 0))
+		return -1;
+	o->stream_idle = seconds;
 	return 0;
 }
 

@@ -16,6 +16,14 @@
  * provider (the daemon's agent, the caller's, or credprov.c) publishes new
  * credentials. Every state checks the budget, so retries fit
  * inside timeouts.invoke.
+ *
+ * A streaming invocation is the same machine with another path and another
+ * answer: a 200 is an event stream, decoded as it arrives (eventstream.h);
+ * its PayloadChunks go to the caller, which may pause the transfer
+ * (CURL_WRITEFUNC_PAUSE) and resume it. Before the first byte a failure is
+ * retried like any other; after it, it ends the call. Its own timer bounds
+ * the wait for the first byte (the budget), then the silence between bytes
+ * (the idle limit), never the length of the whole stream.
  */
 #include <sys/queue.h>
 #include <sys/random.h>
@@ -36,6 +44,7 @@
 
 #include "awsenv.h"
 #include "curlev.h"
+#include "eventstream.h"
 #include "httputil.h"
 #include "invoke.h"
 #include "kvlist.h"
@@ -46,6 +55,9 @@
 /* The function's response is at most 6 MB; allow for encoding, refuse
  * anything much larger rather than buffering without bound. */
 #define INVOKE_MAX_RESPONSE (8 * 1024 * 1024)
+/* The largest event stream message accepted (PayloadChunks are far
+ * smaller); the decoder holds at most one. */
+#define INVOKE_STREAM_MAX_MESSAGE (16 * 1024 * 1024)
 /* How often a parked invocation looks for new credentials. */
 #define INVOKE_PARK_POLL_MS 25
 /* Easy handles kept for reuse. */
@@ -77,6 +89,7 @@ struct invoke_ctx {
 	 * parsing the endpoint for every invocation showed in the profile. */
 	char target_region[64];
 	char *target_url, *target_host, *target_path;
+	int target_stream; /* the target is the streaming API's */
 	CURL *pool[INVOKE_POOL];
 	int npool;
 	TAILQ_HEAD(, invoke) calls;
@@ -123,6 +136,22 @@ struct invoke {
 	int too_large;
 	char curl_err[CURL_ERROR_SIZE];
 	char request_id[128];
+
+	/* Streaming (InvokeWithResponseStream): the answer is an event stream
+	 * whose PayloadChunk bytes go to sdata as they come. */
+	int stream;
+	invoke_data_fn sdata;
+	double idle;            /* seconds without a byte that end a started stream; 0: none */
+	struct eventstream *es; /* the attempt's decoder */
+	struct event *stimer;   /* the budget until the first byte, then the idle limit */
+	int started;            /* bytes went to sdata: no retry any more */
+	size_t delivered;
+	int pause_next;       /* sdata asked to wait: pause at the next write */
+	int paused;           /* the transfer is paused */
+	int complete;         /* InvokeComplete arrived */
+	int stream_failed;    /* malformed stream or an exception: stream_err says */
+	char stream_code[64]; /* InvokeComplete's ErrorCode */
+	char stream_err[600];
 
 	invoke_done_cb cb;
 	void *arg;
@@ -276,7 +305,11 @@ static void
 invoke_attempt_clear(struct invoke *inv)
 {
 	if (inv->easy != NULL) {
-		invoke_easy_put(inv->ctx, inv->easy);
+		/* A streaming handle may have been paused: not worth reusing. */
+		if (inv->stream)
+			curl_easy_cleanup(inv->easy);
+		else
+			invoke_easy_put(inv->ctx, inv->easy);
 		inv->easy = NULL;
 	}
 	curl_slist_free_all(inv->hdrs);
@@ -289,6 +322,14 @@ invoke_attempt_clear(struct invoke *inv)
 	inv->too_large = 0;
 	inv->sent_bytes = 0;
 	inv->curl_err[0] = '\0';
+	if (inv->es != NULL) {
+		eventstream_free(inv->es);
+		inv->es = NULL;
+	}
+	if (inv->stimer != NULL)
+		evtimer_del(inv->stimer);
+	inv->pause_next = inv->paused = 0;
+	inv->complete = 0;
 }
 
 static void
@@ -300,6 +341,8 @@ invoke_free(struct invoke *inv)
 		curlev_remove(ctx->cev, inv->easy);
 	invoke_attempt_clear(inv);
 	event_free(inv->timer);
+	if (inv->stimer != NULL)
+		event_free(inv->stimer);
 	TAILQ_REMOVE(&ctx->calls, inv, entry);
 	ctx->ncalls--;
 	if (inv->payload_free != NULL)
@@ -327,6 +370,7 @@ invoke_finish(struct invoke *inv, int status, enum ssp_error_kind kind, const ch
 	r.request_id = inv->request_id;
 	r.function_error = function_error;
 	r.attempts = inv->sent;
+	r.stream_bytes = inv->delivered;
 	inv->cb(&r, inv->arg);
 	invoke_free(inv);
 }
@@ -461,6 +505,133 @@ invoke_write_cb(char *data, size_t size, size_t n, void *arg)
 	}
 	evbuffer_add(inv->body, data, len);
 	return len;
+}
+
+/* The budget until the first byte, then the idle limit (none while the
+ * consumer holds the stream paused: a slow consumer is not Lambda's
+ * silence). */
+static void
+invoke_stream_arm(struct invoke *inv)
+{
+	double t = inv->started ? inv->idle : invoke_remaining(inv);
+	struct timeval tv;
+
+	if (inv->started && (inv->idle <= 0 || inv->paused)) {
+		evtimer_del(inv->stimer);
+		return;
+	}
+	if (t < 0.001)
+		t = 0.001;
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	evtimer_add(inv->stimer, &tv);
+}
+
+/* A string field of a small JSON payload, cleaned, into dst. */
+static void
+invoke_json_field(const unsigned char *p, size_t len, const char *const *names, char *dst,
+                  size_t dlen)
+{
+	json_t *root = json_loadb((const char *)p, len, 0, NULL), *v;
+
+	dst[0] = '\0';
+	for (; root != NULL && *names != NULL; names++) {
+		if (json_is_string(v = json_object_get(root, *names))) {
+			invoke_clean_copy(dst, dlen, json_string_value(v));
+			break;
+		}
+	}
+	json_decref(root);
+}
+
+/* One event stream message. -1 when the stream failed (stream_err says). */
+static int
+invoke_stream_message(struct invoke *inv, const struct eventstream_message *m)
+{
+	static const char *const msg_fields[] = {"message", "Message", "ErrorMessage", NULL};
+	static const char *const code_fields[] = {"ErrorCode", NULL};
+	static const char *const detail_fields[] = {"ErrorDetails", NULL};
+	const struct eventstream_header *h;
+	char raw[128], type[128], msg[400];
+
+	if (eventstream_header_is(m, ":message-type", "exception") ||
+	    eventstream_header_is(m, ":message-type", "error")) {
+		h = eventstream_header(m, ":exception-type");
+		if (h == NULL)
+			h = eventstream_header(m, ":error-code");
+		snprintf(raw, sizeof raw, "%.*s",
+		         h != NULL && h->type == EVENTSTREAM_STRING ? (int)h->data_len : 5,
+		         h != NULL && h->type == EVENTSTREAM_STRING ? (const char *)h->data
+		                                                    : "error");
+		invoke_clean_copy(type, sizeof type, raw);
+		invoke_json_field(m->payload, m->payload_len, msg_fields, msg, sizeof msg);
+		snprintf(inv->stream_err, sizeof inv->stream_err,
+		         "Lambda ended the response stream with %s%s%s", type, msg[0] ? ": " : "",
+		         msg);
+		inv->stream_failed = 1;
+		return -1;
+	}
+	if (eventstream_header_is(m, ":event-type", "PayloadChunk")) {
+		if (m->payload_len == 0 || inv->complete)
+			return 0;
+		inv->started = 1;
+		inv->delivered += m->payload_len;
+		if (inv->sdata(m->payload, m->payload_len, inv->arg) != 0)
+			inv->pause_next = 1;
+		return 0;
+	}
+	if (eventstream_header_is(m, ":event-type", "InvokeComplete")) {
+		inv->complete = 1;
+		invoke_json_field(m->payload, m->payload_len, code_fields, inv->stream_code,
+		                  sizeof inv->stream_code);
+		if (inv->stream_code[0] != '\0')
+			invoke_json_field(m->payload, m->payload_len, detail_fields,
+			                  inv->stream_err, sizeof inv->stream_err);
+	}
+	return 0;
+}
+
+/* libcurl: the answer of a streaming attempt. A 200 is an event stream,
+ * decoded as it comes; anything else is an error body as for Invoke. */
+static size_t
+invoke_stream_write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct invoke *inv = arg;
+	struct eventstream_message m;
+	const unsigned char *p = (const unsigned char *)data;
+	const char *v;
+	size_t len = size * n;
+	long status = 0;
+	char err[256];
+	int r;
+
+	curl_easy_getinfo(inv->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		return invoke_write_cb(data, size, n, arg);
+	/* The request id now, for the consumer's head (ssp_start_stream()). */
+	if (inv->request_id[0] == '\0' &&
+	    (v = kvlist_get(&inv->resp_headers, "X-Amzn-RequestId")) != NULL)
+		invoke_clean_copy(inv->request_id, sizeof inv->request_id, v);
+	if (inv->pause_next) {
+		/* The consumer is full: libcurl keeps these bytes until
+		 * invoke_resume(). */
+		inv->pause_next = 0;
+		inv->paused = 1;
+		invoke_stream_arm(inv);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	while ((r = eventstream_decode(inv->es, &p, &len, &m, err, sizeof err)) == 1)
+		if (invoke_stream_message(inv, &m) != 0)
+			return 0;
+	if (r < 0) {
+		snprintf(inv->stream_err, sizeof inv->stream_err,
+		         "the response stream from Lambda is malformed (%s)", err);
+		inv->stream_failed = 1;
+		return 0;
+	}
+	if (inv->started)
+		invoke_stream_arm(inv);
+	return size * n;
 }
 
 /* libcurl: the payload, for an upload through the read callback. */
@@ -605,6 +776,80 @@ invoke_function_error(struct invoke *inv, const char *kind, const char *body, si
 	invoke_finish(inv, 502, SSP_ERR_FUNCTION, text, NULL, 0, kind);
 }
 
+/* The stream's timer: no first byte within the budget, or silence. */
+static void
+invoke_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct invoke *inv = arg;
+	struct invoke_ctx *ctx = inv->ctx;
+
+	if (inv->state != INVOKE_RUNNING || inv->easy == NULL)
+		return;
+	curlev_remove(ctx->cev, inv->easy);
+	invoke_attempt_clear(inv);
+	if (!inv->started)
+		invoke_fail(inv, SSP_ERR_TIMEOUT, 504,
+		            "the Lambda invocation timed out after %.1f s", ctx->o->budget);
+	else
+		invoke_fail(inv, SSP_ERR_TIMEOUT, 504,
+		            "the response stream from Lambda stalled: no byte for %.1f s",
+		            inv->idle);
+}
+
+/* A streaming attempt ended. 1 when handled here, 0 to go on with the
+ * answer as any Invoke's (an error before the first byte: retries). */
+static int
+invoke_stream_done(struct invoke *inv, CURLcode res, long status)
+{
+	struct invoke_ctx *ctx = inv->ctx;
+	char err[256], text[768];
+	const char *why;
+
+	if (inv->stream_failed) {
+		invoke_attempt_clear(inv);
+		invoke_fail(inv, SSP_ERR_LAMBDA, 502, "%s", inv->stream_err);
+		return 1;
+	}
+	if (res != CURLE_OK && inv->started) {
+		why = inv->curl_err[0] ? inv->curl_err : curl_easy_strerror(res);
+		invoke_clean_copy(inv->last_msg, sizeof inv->last_msg, why);
+		invoke_attempt_clear(inv);
+		invoke_fail(inv, SSP_ERR_UNREACHABLE, 502,
+		            "the response stream from Lambda broke: %s", inv->last_msg);
+		return 1;
+	}
+	if (res != CURLE_OK || status != 200)
+		return 0;
+	if (eventstream_finish(inv->es, err, sizeof err) != 0) {
+		invoke_attempt_clear(inv);
+		invoke_fail(inv, SSP_ERR_LAMBDA, 502, "the response stream from Lambda was cut: %s",
+		            err);
+		return 1;
+	}
+	if (!inv->complete) {
+		invoke_attempt_clear(inv);
+		invoke_fail(inv, SSP_ERR_LAMBDA, 502,
+		            "the response stream from Lambda ended without InvokeComplete");
+		return 1;
+	}
+	invoke_attempt_clear(inv);
+	if (inv->stream_code[0] != '\0') {
+		/* The function's failure, not ours: a warning. */
+		client_log(ctx->client, SSP_LOG_WARN,
+		           "function %s failed while streaming (%s, request %s): %s",
+		           ctx->o->function, inv->stream_code,
+		           inv->request_id[0] ? inv->request_id : "-",
+		           inv->stream_err[0] ? inv->stream_err : "-");
+		snprintf(text, sizeof text, "the function failed (%s)%s%s", inv->stream_code,
+		         inv->stream_err[0] ? ": " : "", inv->stream_err);
+		invoke_observe(inv, SSP_EVENT_FUNCTION_ERROR, 0, inv->stream_code, text);
+		invoke_finish(inv, 502, SSP_ERR_FUNCTION, text, NULL, 0, inv->stream_code);
+		return 1;
+	}
+	invoke_finish(inv, 200, 0, NULL, NULL, 0, NULL);
+	return 1;
+}
+
 /* curlev: an attempt ended. */
 static void
 invoke_done(CURL *easy, CURLcode res, void *arg)
@@ -622,6 +867,8 @@ invoke_done(CURL *easy, CURLcode res, void *arg)
 	v = kvlist_get(&inv->resp_headers, "X-Amzn-RequestId");
 	invoke_clean_copy(inv->request_id, sizeof inv->request_id, v ? v : "");
 	invoke_observe(inv, SSP_EVENT_ATTEMPT, res == CURLE_OK ? (int)status : 0, NULL, NULL);
+	if (inv->stream && invoke_stream_done(inv, res, status))
+		return;
 
 	if (res != CURLE_OK) {
 		const char *why = inv->curl_err[0] ? inv->curl_err : curl_easy_strerror(res);
@@ -784,7 +1031,8 @@ invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
 	else if (awsenv_region_from_arn(ctx->o->function, inv->region, sizeof inv->region) != 0 &&
 	         client_region(ctx->client, inv->region, sizeof inv->region, err, errlen) != 0)
 		return -1;
-	if (ctx->target_url != NULL && strcmp(ctx->target_region, inv->region) == 0) {
+	if (ctx->target_url != NULL && ctx->target_stream == inv->stream &&
+	    strcmp(ctx->target_region, inv->region) == 0) {
 		inv->url = xstrdup(ctx->target_url);
 		inv->host = xstrdup(ctx->target_host);
 		inv->path = xstrdup(ctx->target_path);
@@ -811,8 +1059,12 @@ invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
 	while (plen > 0 && path[plen - 1] == '/')
 		plen--;
 	name = sigv4_uri_encode(ctx->o->function, strlen(ctx->o->function), 0);
-	xasprintf(&inv->path, "%.*s/2015-03-31/functions/%s/invocations", (int)plen,
-	          path ? path : "", name);
+	if (inv->stream)
+		xasprintf(&inv->path, "%.*s/2021-11-15/functions/%s/response-streaming-invocations",
+		          (int)plen, path ? path : "", name);
+	else
+		xasprintf(&inv->path, "%.*s/2015-03-31/functions/%s/invocations", (int)plen,
+		          path ? path : "", name);
 	free(name);
 	if ((strcmp(scheme, "http") == 0 && port != NULL && strcmp(port, "80") == 0) ||
 	    (strcmp(scheme, "https") == 0 && port != NULL && strcmp(port, "443") == 0)) {
@@ -828,6 +1080,7 @@ invoke_prepare_target(struct invoke *inv, char *err, size_t errlen)
 	ctx->target_host = xstrdup(inv->host);
 	ctx->target_path = xstrdup(inv->path);
 	snprintf(ctx->target_region, sizeof ctx->target_region, "%s", inv->region);
+	ctx->target_stream = inv->stream;
 	rc = 0;
 out:
 	curl_free(scheme);
@@ -978,7 +1231,18 @@ invoke_send(struct invoke *inv)
 	curl_easy_setopt(inv->easy, CURLOPT_HEADERDATA, inv);
 	curl_easy_setopt(inv->easy, CURLOPT_WRITEDATA, inv);
 	curl_easy_setopt(inv->easy, CURLOPT_ERRORBUFFER, inv->curl_err);
-	curl_easy_setopt(inv->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	/* A stream's limits are ours (invoke_stream_arm): the budget until
+	 * the first byte, then the idle limit, whatever the length. */
+	if (!inv->stream)
+		curl_easy_setopt(inv->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	else {
+		curl_easy_setopt(inv->easy, CURLOPT_TIMEOUT_MS, 0L);
+		curl_easy_setopt(inv->easy, CURLOPT_WRITEFUNCTION, invoke_stream_write_cb);
+		inv->es = eventstream_new(INVOKE_STREAM_MAX_MESSAGE);
+		inv->started = 0;
+		inv->stream_code[0] = inv->stream_err[0] = '\0';
+		invoke_stream_arm(inv);
+	}
 	curl_easy_setopt(inv->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	inv->curl_err[0] = '\0';
 	inv->request_id[0] = '\0';
@@ -1135,6 +1399,39 @@ invoke_start_failed(struct invoke_ctx *ctx, enum ssp_error_kind kind, int status
 	inv->preset_status = status;
 	inv->preset_msg = xstrdup(message);
 	return inv;
+}
+
+struct invoke *
+invoke_start_stream(struct invoke_ctx *ctx, const char *method, char *payload, size_t len,
+                    void (*free_fn)(void *), double idle, invoke_data_fn data, invoke_done_cb cb,
+                    void *arg)
+{
+	struct invoke *inv = invoke_start(ctx, method, payload, len, free_fn, cb, arg);
+
+	inv->stream = 1;
+	inv->sdata = data;
+	inv->idle = idle;
+	inv->stimer = evtimer_new(ctx->base, invoke_stream_timer_cb, inv);
+	return inv;
+}
+
+void
+invoke_resume(struct invoke *inv)
+{
+	if (inv == NULL || !inv->stream)
+		return;
+	inv->pause_next = 0;
+	if (!inv->paused || inv->easy == NULL)
+		return;
+	inv->paused = 0;
+	invoke_stream_arm(inv);
+	curl_easy_pause(inv->easy, CURLPAUSE_CONT);
+}
+
+const char *
+invoke_request_id(const struct invoke *inv)
+{
+	return inv->request_id;
 }
 
 void

@@ -8,6 +8,9 @@
  * since the function may have run), corrects a skewed clock from the
  * response's Date header, and reports one outcome per invocation. Nothing
  * here blocks: back-off and waiting for fresh credentials are evtimers.
+ * A streaming invocation (InvokeWithResponseStream) decodes Lambda's event
+ * stream as it comes and passes the function's bytes on, pausing libcurl
+ * while the consumer is full.
  */
 #ifndef SSP_LIB_INVOKE_H
 #define SSP_LIB_INVOKE_H
@@ -34,7 +37,8 @@ struct invoke_result {
 	/* For the function error case (200 from Lambda with
 	 * X-Amz-Function-Error): its kind ("Unhandled"), else NULL. */
 	const char *function_error;
-	unsigned attempts; /* HTTP requests sent to Lambda */
+	unsigned attempts;   /* HTTP requests sent to Lambda */
+	size_t stream_bytes; /* streaming: the function's bytes passed to data */
 };
 
 /* Called once per invocation (never from inside invoke_start()); the
@@ -61,6 +65,26 @@ struct invoke *invoke_start(struct invoke_ctx *, const char *method, char *paylo
  * request the caller cannot send), so that every outcome comes the same way. */
 struct invoke *invoke_start_failed(struct invoke_ctx *, enum ssp_error_kind, int status,
                                    const char *message, invoke_done_cb, void *arg);
+/*
+ * Streaming (Lambda's InvokeWithResponseStream): the same, through
+ * POST /2021-11-15/functions/{name}/response-streaming-invocations, with the
+ * PayloadChunk bytes passed to data as the event stream brings them (0 to
+ * go on, 1 to pause until invoke_resume(); data must not cancel). The
+ * budget bounds the time until the first byte; after it, idle seconds
+ * without one end the call (0: no limit). Retries happen only before the
+ * first byte. cb reports the end: status 200 (no payload) when the stream
+ * completed, otherwise the failure (result.stream_bytes says whether bytes
+ * went out before it).
+ */
+typedef int (*invoke_data_fn)(const unsigned char *, size_t, void *arg);
+struct invoke *invoke_start_stream(struct invoke_ctx *, const char *method, char *payload,
+                                   size_t len, void (*free_fn)(void *), double idle,
+                                   invoke_data_fn data, invoke_done_cb, void *arg);
+/* Go on after data returned 1. */
+void invoke_resume(struct invoke *);
+/* Lambda's request id of the attempt in progress or the last one ("" when
+ * none yet). */
+const char *invoke_request_id(const struct invoke *);
 /* Abandon an invocation; its callback is not called. */
 void invoke_cancel(struct invoke *);
 

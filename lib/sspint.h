@@ -33,6 +33,7 @@ struct ssp_options {
 	char *ca_bundle;
 	double connect_timeout;
 	double budget;
+	double stream_idle;
 	int attempts;
 	double backoff_base;
 	double backoff_cap;

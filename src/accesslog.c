@@ -269,6 +269,8 @@ accesslog_format(const struct accesslog_entry *e, char *buf, size_t len)
 	accesslog_field(buf, len, &off, e->request_id, '\0');
 	accesslog_field(buf, len, &off, e->cache, '\0');
 	accesslog_field(buf, len, &off, e->req != NULL ? e->req->id : NULL, '\0');
+	if (e->aborted)
+		accesslog_field(buf, len, &off, "aborted", '\0');
 	return buf;
 }
 
@@ -326,6 +328,8 @@ accesslog_json_object(const struct accesslog_entry *e, const char *stamp)
 	json_object_set_new(o, "attempts", json_integer(r != NULL ? r->attempts : 0));
 	accesslog_json_add(o, "cache", e->cache);
 	accesslog_json_add(o, "outcome", accesslog_outcome_name(e));
+	if (e->aborted)
+		json_object_set_new(o, "aborted", json_true());
 	accesslog_json_add(o, "request_id", r != NULL ? r->id : NULL);
 	if (e->request_id != NULL && *e->request_id != '\0')
 		accesslog_json_add(o, "lambda_request_id", e->request_id);

@@ -14,6 +14,10 @@
  *
  * REQUEST_ID is Lambda's (x-amzn-RequestId), ID the request's own
  * (X-Request-Id). In syslog mode TIME is left out (syslog stamps the line).
+ * A streamed response cut short after its head (invoke_mode: stream) gets
+ * one more field, "aborted": STATUS is what was sent, BYTES how much of the
+ * body went out before the client's connection was closed ("aborted": true
+ * in JSON).
  *
  * With access_log_format: json each line is one object instead: time,
  * client, method, host, path (never the query), status, bytes_in,
@@ -66,6 +70,7 @@ struct accesslog_entry {
 	const char *request_id; /* Lambda's x-amzn-RequestId */
 	const char *cache;      /* cache status ("HIT", "MISS"); NULL = "-" (not considered) */
 	const struct accesslog_req *req; /* NULL: nothing more known */
+	int aborted;                     /* the response was cut short after its head */
 };
 
 /*

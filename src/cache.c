@@ -1044,6 +1044,14 @@ struct cache_req {
 	const char *logstatus;
 	struct cache_hit hit;
 	int have_hit;
+	/* A streamed response gathered for the store (cache_stream_*). */
+	int s_on;
+	int s_status;
+	int s_negative;
+	struct kvlist s_resp;
+	double s_ttl, s_age;
+	struct evbuffer *s_body;
+	size_t s_max;
 	/* Waiting for another request's fill. */
 	struct event *timer;
 	double wait_start;
@@ -1296,6 +1304,151 @@ cache_response(struct cache_req *cr, struct kvlist *out, int status, const void 
 	}
 }
 
+/* cache_invalidate_response() for headers in a kvlist. */
+static void
+cache_invalidate_kvlist(struct cache_req *cr, const struct kvlist *out)
+{
+	static const char *const names[] = {"Location", "Content-Location"};
+	const char *v, *p;
+	size_t i, hl = strlen(cr->host);
+
+	cache_invalidate(cr->host, cr->target);
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if ((v = kvlist_get(out, names[i])) == NULL)
+			continue;
+		p = NULL;
+		if (*v == '/' && v[1] != '/')
+			p = v;
+		else if (strncasecmp(v, "http://", 7) == 0 &&
+		         strncasecmp(v + 7, cr->host, hl) == 0 &&
+		         (v[7 + hl] == '/' || v[7 + hl] == '\0'))
+			p = v[7 + hl] == '/' ? v + 7 + hl : "/";
+		if (p != NULL)
+			cache_invalidate(cr->host, p);
+	}
+}
+
+/* The response headers worth storing (not Connection, Age, Cache-Status,
+ * X-Request-Id) and the response's age on arrival. */
+static double
+cache_resp_headers(const struct kvlist *out, struct kvlist *resp)
+{
+	const char *a;
+	size_t i;
+
+	for (i = 0; i < out->n; i++) {
+		const char *name = out->v[i].name;
+
+		if (strcasecmp(name, "Connection") == 0 || strcasecmp(name, "Age") == 0 ||
+		    strcasecmp(name, "Cache-Status") == 0 || strcasecmp(name, "X-Request-Id") == 0)
+			continue;
+		kvlist_add(resp, name, out->v[i].value);
+	}
+	if ((a = kvlist_get(out, "Age")) != NULL && delta_seconds(a) > 0)
+		return delta_seconds(a);
+	return 0;
+}
+
+static void
+cache_stream_drop(struct cache_req *cr, const char *why)
+{
+	if (why != NULL)
+		log_debug("cache: not storing %s (%d): %s", cr->logname, cr->s_status, why);
+	cr->s_on = 0;
+	kvlist_free(&cr->s_resp);
+	if (cr->s_body != NULL) {
+		evbuffer_free(cr->s_body);
+		cr->s_body = NULL;
+	}
+	if (cr->marker) {
+		cache_marker_release(cr->key);
+		cr->marker = 0;
+	}
+}
+
+void
+cache_stream_head(struct cache_req *cr, struct kvlist *out, int status)
+{
+	const char *why = NULL;
+	double ttl = 0, wall = (double)time(NULL);
+	char cs[160];
+
+	if (cr == NULL)
+		return;
+	if (cr->invalidate) {
+		if (status >= 200 && status < 400)
+			cache_invalidate_kvlist(cr, out);
+		return;
+	}
+	kvlist_init(&cr->s_resp);
+	cr->s_age = cache_resp_headers(out, &cr->s_resp);
+	cr->s_status = status;
+	if (status == 407 && cr->cfg->cache.negative_ttl > 0) {
+		ttl = cr->cfg->cache.negative_ttl;
+		cr->s_negative = 1;
+	} else if (cr->host_ttl > 0)
+		ttl = cache_freshness(status, &cr->s_resp, cr->host_ttl, cr->private_ok,
+		                      cr->cookies_ok, cr->s_age, wall, &why);
+	if (ttl > 0 && zone != NULL) {
+		/* Gathered while it passes, up to the largest entry the zone
+		 * takes: a longer body is not kept (nor its memory). */
+		cr->s_on = 1;
+		cr->s_ttl = ttl;
+		cr->s_max = (size_t)((zone->nblocks - 1) / CACHE_MAX_FRACTION) * CACHE_BDATA;
+		if ((cr->s_body = evbuffer_new()) == NULL)
+			cache_stream_drop(cr, "no memory");
+	} else
+		cache_stream_drop(cr, why);
+	if (cr->host_ttl > 0 || cr->s_on) {
+		cr->logstatus = "MISS";
+		/* Whether it will be stored is known only at its end. */
+		snprintf(cs, sizeof cs, "%s; fwd=uri-miss%s%s", CACHE_NAME,
+		         !cr->s_on && why != NULL ? "; detail=" : "",
+		         !cr->s_on && why != NULL ? why : "");
+		kvlist_add(out, "Cache-Status", cs);
+	}
+}
+
+void
+cache_stream_body(struct cache_req *cr, const void *p, size_t n)
+{
+	if (cr == NULL || !cr->s_on)
+		return;
+	if (evbuffer_get_length(cr->s_body) + n > cr->s_max) {
+		cache_stream_drop(cr, "too-large");
+		return;
+	}
+	evbuffer_add(cr->s_body, p, n);
+}
+
+void
+cache_stream_end(struct cache_req *cr, int complete)
+{
+	size_t len;
+	const void *body;
+	int stored;
+
+	if (cr == NULL)
+		return;
+	if (!cr->s_on || !complete) {
+		cache_stream_drop(cr, cr->s_on ? "incomplete" : NULL);
+		return;
+	}
+	len = evbuffer_get_length(cr->s_body);
+	body = len > 0 ? evbuffer_pullup(cr->s_body, -1) : NULL;
+	if (cr->s_negative)
+		stored = store_blob(cr->nkey, "", 0, cr->s_status, &cr->s_resp, body, len,
+		                    cr->s_ttl, 0) == 0;
+	else
+		stored = cache_store(cr->key, &cr->reqh, cr->s_status, &cr->s_resp, body, len,
+		                     cr->s_ttl, cr->s_age) == 0;
+	if (stored) {
+		log_debug("cache: stored %s (%d, streamed)", cr->logname, cr->s_status);
+		cache_stream_drop(cr, NULL);
+	} else
+		cache_stream_drop(cr, "vary-or-size");
+}
+
 const char *
 cache_req_logstatus(const struct cache_req *cr)
 {
@@ -1313,6 +1466,9 @@ cache_req_free(struct cache_req *cr)
 		cache_marker_release(cr->key);
 	cache_hit_free(&cr->hit);
 	kvlist_free(&cr->reqh);
+	kvlist_free(&cr->s_resp);
+	if (cr->s_body != NULL)
+		evbuffer_free(cr->s_body);
 	free(cr->key);
 	free(cr->nkey);
 	free(cr->logname);

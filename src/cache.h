@@ -85,6 +85,16 @@ size_t cache_send(struct cache_req *, struct httpreq *req, int *status);
  */
 void cache_response(struct cache_req *, struct kvlist *out, int status, const void *body,
                     size_t body_len);
+/*
+ * The same for a streamed answer (invoke_mode: stream), whose head goes out
+ * before its body is known: cache_stream_head() with the headers about to
+ * be sent (adds Cache-Status), cache_stream_body() for every piece sent,
+ * cache_stream_end() at the end; complete 0 (the stream was cut) stores
+ * nothing. A body larger than the zone's largest entry is not gathered.
+ */
+void cache_stream_head(struct cache_req *, struct kvlist *out, int status);
+void cache_stream_body(struct cache_req *, const void *, size_t);
+void cache_stream_end(struct cache_req *, int complete);
 /* "HIT", "MISS" or NULL (the cache did not apply) for the access log. */
 const char *cache_req_logstatus(const struct cache_req *);
 /* Stop waiting, release a marker still held, free. NULL is fine. */

@@ -48,6 +48,12 @@ struct config_cache_host {
 	int cookies_ok; /* store responses with Set-Cookie */
 };
 
+/* invoke_mode: how the function is called (doc/configuration.md). */
+enum config_invoke_mode {
+	CONFIG_INVOKE_BUFFERED = 0, /* Invoke: the whole answer at once (6 MB) */
+	CONFIG_INVOKE_STREAM,       /* InvokeWithResponseStream: passed on as it comes */
+};
+
 struct config {
 	char *path; /* file it came from, or NULL */
 
@@ -70,6 +76,7 @@ struct config {
 	char *access_log; /* path, "syslog", "-" (stderr, the default) or "off" */
 	int access_log_format;
 	int forwarded_for;
+	int invoke_mode; /* enum config_invoke_mode */
 
 	struct {
 		double client_header;
@@ -81,6 +88,8 @@ struct config {
 		double send;     /* a client reading a response, between two writes */
 		double linger;   /* reading and dropping after a final answer */
 		double start;    /* new workers must be ready within this (reload, upgrade) */
+		/* invoke_mode stream: silence that cuts a started stream */
+		double stream_idle;
 	} timeouts;
 
 	struct {
@@ -89,6 +98,8 @@ struct config {
 		int max_headers;     /* header fields per request */
 		int max_connections; /* per worker */
 		int max_inflight;    /* invocations per worker */
+		/* invoke_mode stream: what waits for a slow client */
+		size_t stream_buffer;
 	} limits;
 
 	struct {

@@ -82,6 +82,13 @@ print_format(FILE *f, const struct key *k, const void *base, int indent)
 }
 
 void
+print_invoke_mode(FILE *f, const struct key *k, const void *base, int indent)
+{
+	fprintf(f, "%s\n",
+	        *FIELD(base, k, const int) == CONFIG_INVOKE_STREAM ? "stream" : "buffered");
+}
+
+void
 print_mode(FILE *f, const struct key *k, const void *base, int indent)
 {
 	fprintf(f, "\"0%03o\"\n", (unsigned)*FIELD(base, k, const int));

@@ -131,6 +131,7 @@ void print_duration(FILE *, const struct key *, const void *, int);
 void print_size(FILE *, const struct key *, const void *, int);
 void print_log_level(FILE *, const struct key *, const void *, int);
 void print_format(FILE *, const struct key *, const void *, int);
+void print_invoke_mode(FILE *, const struct key *, const void *, int);
 void print_mode(FILE *, const struct key *, const void *, int);
 void print_listen(FILE *, const struct key *, const void *, int);
 void print_allow(FILE *, const struct key *, const void *, int);

@@ -661,6 +661,23 @@ set_metrics_hosts(struct load *ld, const struct key *k, void *base, yaml_documen
 	return 0;
 }
 
+static int
+set_invoke_mode(struct load *ld, const struct key *k, void *base, yaml_document_t *doc,
+                yaml_node_t *node, const char *text)
+{
+	const char *v;
+
+	if ((v = scalar_text(ld, k, node, text)) == NULL)
+		return -1;
+	if (strcmp(v, "buffered") == 0)
+		*FIELD(base, k, int) = CONFIG_INVOKE_BUFFERED;
+	else if (strcmp(v, "stream") == 0)
+		*FIELD(base, k, int) = CONFIG_INVOKE_STREAM;
+	else
+		return load_error(ld, "expected %s, got \"%s\"", k->type->what, v);
+	return 0;
+}
+
 /* Lists of addresses: a YAML list, or one string (commas allowed). */
 
 int
@@ -902,6 +919,8 @@ static const struct key_type t_duration = {"duration",
                                            set_duration, print_duration};
 static const struct key_type t_size = {"size", "a size (bytes, or a number with K, M or G)",
                                        set_size, print_size};
+static const struct key_type t_invoke_mode = {"buffered|stream", "buffered or stream",
+                                              set_invoke_mode, print_invoke_mode};
 static const struct key_type t_log_level = {"error|warn|info|debug",
                                             "a log level (error, warn, info, debug)", set_log_level,
                                             print_log_level};
@@ -955,6 +974,8 @@ static const struct key timeouts_keys[] = {
      "TCP and TLS connect to the Lambda endpoint"},
     {"shutdown", &t_duration, OFF(timeouts.shutdown), "30", 0, DAY, NULL,
      "grace for in-flight requests on stop or reload"},
+    {"stream_idle", &t_duration, OFF(timeouts.stream_idle), "30", MS, DAY, NULL,
+     "invoke_mode stream: a response stream that brings no byte this long is cut short"},
     {"linger", &t_duration, OFF(timeouts.linger), "2", 0, 3600, NULL,
      "after a final answer, how long what a client still sends is read and dropped before "
      "the close (so that its kernel does not reset the connection before the answer is read)"},
@@ -978,6 +999,8 @@ static const struct key limits_keys[] = {
      "client connections per worker"},
     {"max_inflight", &t_int, OFF(limits.max_inflight), "256", 1, 1000000, NULL,
      "invocations in flight per worker; more waiting requests get 503 at once"},
+    {"stream_buffer", &t_size, OFF(limits.stream_buffer), "256K", 16 * 1024.0, 1024.0 * 1024 * 1024,
+     NULL, "invoke_mode stream: bytes held for a slow client before the stream is paused"},
     {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -1089,6 +1112,9 @@ const struct key root_keys[] = {
      "text, or json (one object per line)"},
     {"forwarded_for", &t_bool, OFF(forwarded_for), "true", 0, 0, NULL,
      "append the client address to X-Forwarded-For"},
+    {"invoke_mode", &t_invoke_mode, OFF(invoke_mode), "buffered", 0, 0, NULL,
+     "buffered (Invoke, 6 MB, retries) or stream (InvokeWithResponseStream, 200 MB, "
+     "first bytes early)"},
     {"timeouts", &t_block, 0, NULL, 0, 0, timeouts_keys, "time limits, in seconds"},
     {"limits", &t_block, 0, NULL, 0, 0, limits_keys, "sizes and counts"},
     {"retry", &t_block, 0, NULL, 0, 0, retry_keys, "invoke retries and worker respawns"},

@@ -127,6 +127,9 @@ invoke_client_new(const struct config *cfg, char *err, size_t errlen)
 	/* Checked by the configuration: positive, attempts >= 1. */
 	ssp_options_set_timeouts(o, cfg->timeouts.connect > 0 ? cfg->timeouts.connect : 0,
 	                         cfg->timeouts.invoke > 0 ? cfg->timeouts.invoke : 30);
+	/* invoke_mode stream: the silence that ends a started stream. */
+	ssp_options_set_stream_idle(o,
+	                            cfg->timeouts.stream_idle > 0 ? cfg->timeouts.stream_idle : 0);
 	ssp_options_set_retry(o, cfg->retry.attempts > 0 ? cfg->retry.attempts : 1,
 	                      cfg->retry.base > 0 ? cfg->retry.base : 0.05,
 	                      cfg->retry.cap >= cfg->retry.base ? cfg->retry.cap : cfg->retry.base);

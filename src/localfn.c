@@ -50,10 +50,12 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "httputil.h"
 #include "kvlist.h"
 #include "localfn.h"
 #include "log.h"
 #include "metrics.h"
+#include "rtstream.h"
 #include "xmalloc.h"
 
 #define LOCALFN_API_PREFIX "/2018-06-01/runtime/"
@@ -96,10 +98,15 @@ struct localfn_call {
 	size_t len;
 	char id[40];
 	char method[16];
-	invoke_done_cb cb; /* NULL once cancelled */
+	invoke_done_cb cb;               /* buffered consumer */
+	const struct fnstream_ops *sops; /* streaming consumer (localfn_start_stream) */
 	void *arg;
-	struct event *timer; /* queue wait, then run time; async finish */
-	int status;          /* CALL_FINISHING: what to report */
+	int live;             /* 0 once cancelled: nobody waits for the answer */
+	size_t sbytes;        /* streaming consumer: bytes passed on */
+	struct evbuffer *got; /* buffered consumer: a streamed answer, gathered */
+	int too_large;        /* ... which went past Lambda's 6 MB */
+	struct event *timer;  /* queue wait, then run time; async finish */
+	int status;           /* CALL_FINISHING: what to report */
 	char *message;
 };
 TAILQ_HEAD(localfn_call_list, localfn_call);
@@ -125,10 +132,13 @@ struct localfn_slot {
 	char api[32]; /* 127.0.0.1:PORT */
 	struct evhttp_request *next_req;
 	struct localfn_call *call;
-	struct event *timer; /* start/answer deadline, or restart back-off */
-	unsigned failures;   /* since the last answered invocation */
-	int was_ready;       /* a process of this slot has asked for work */
-	char why[160];       /* why we killed it, for the log at reap */
+	struct rtstream *rs;         /* watching the /next connection for the answer */
+	struct rtstream *srs;        /* reading the call's streaming answer (any connection) */
+	struct rtstream_watch watch; /* the server's new connections */
+	struct event *timer;         /* start/answer deadline, or restart back-off */
+	unsigned failures;           /* since the last answered invocation */
+	int was_ready;               /* a process of this slot has asked for work */
+	char why[160];               /* why we killed it, for the log at reap */
 };
 
 struct localfn_ctx {
@@ -225,6 +235,8 @@ localfn_call_free(struct localfn_call *call)
 	if (call->slot != NULL && call->slot->call == call)
 		call->slot->call = NULL;
 	event_free(call->timer);
+	if (call->got != NULL)
+		evbuffer_free(call->got);
 	free(call->payload);
 	free(call->message);
 	free(call);
@@ -237,8 +249,22 @@ localfn_call_finish(struct localfn_call *call, int status, const char *payload, 
                     const char *message, const char *function_error)
 {
 	struct invoke_result r;
+	struct fnstream_end e;
 
-	if (call->cb != NULL) {
+	if (call->live && call->sops != NULL) {
+		/* A buffered answer to a streaming consumer: all of it at once. */
+		if (status == 200 && len > 0) {
+			call->sops->data((const unsigned char *)payload, len, call->arg);
+			call->sbytes += len;
+		}
+		memset(&e, 0, sizeof e);
+		e.status = status;
+		e.message = message;
+		e.request_id = call->id;
+		e.function_error = function_error;
+		e.bytes = call->sbytes;
+		call->sops->done(&e, call->arg);
+	} else if (call->live && call->cb != NULL) {
 		memset(&r, 0, sizeof r);
 		r.status = status;
 		r.payload = payload;
@@ -264,6 +290,17 @@ localfn_call_fail(struct localfn_call *call, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	localfn_call_finish(call, status, NULL, 0, msg, NULL);
+}
+
+/* The function reported an error (POST /error, or error trailers). */
+static void
+localfn_call_finish_error(struct localfn_call *call, const char *type, const char *msg)
+{
+	char text[768];
+
+	snprintf(text, sizeof text, "the function failed (Unhandled): %s%s%s", type,
+	         msg[0] ? ": " : "", msg);
+	localfn_call_finish(call, 502, NULL, 0, text, "Unhandled");
 }
 
 /* Finish from the event loop: for results decided where the callback must
@@ -631,6 +668,133 @@ localfn_next_closed(struct evhttp_connection *evcon, void *arg)
 	localfn_slot_arm(slot, slot->ctx->timeout);
 }
 
+/* --- streaming answers (rtstream.h) ---------------------------------------- */
+
+static int
+localfn_rs_begin(struct rtstream *rs, const char *id, void *arg)
+{
+	struct localfn_slot *slot = arg;
+
+	if (slot->state != SLOT_BUSY || slot->call == NULL || strcmp(slot->call->id, id) != 0)
+		return -1;
+	/* The watcher of the /next connection or of a new one: resume this. */
+	slot->srs = rs;
+	log_debug("invocation %s: streaming answer from function process %ld", id, (long)slot->pid);
+	return 0;
+}
+
+static int
+localfn_rs_data(const unsigned char *p, size_t n, void *arg)
+{
+	struct localfn_slot *slot = arg;
+	struct localfn_call *call = slot->call;
+
+	if (call == NULL || !call->live)
+		return 0;
+	if (call->sops != NULL) {
+		call->sbytes += n;
+		return call->sops->data(p, n, call->arg);
+	}
+	/* A buffered consumer gets it whole, as Invoke gives a streaming
+	 * function's bytes: at most Lambda's 6 MB. */
+	if (call->too_large)
+		return 0;
+	if (call->got == NULL && (call->got = evbuffer_new()) == NULL)
+		fatal("out of memory");
+	if (evbuffer_get_length(call->got) + n > LOCALFN_MAX_RESPONSE) {
+		call->too_large = 1;
+		evbuffer_drain(call->got, evbuffer_get_length(call->got));
+		return 0;
+	}
+	evbuffer_add(call->got, p, n);
+	return 0;
+}
+
+/* A streamed answer that reported an error in its trailers (base64 JSON
+ * in Lambda-Runtime-Function-Error-Body). */
+static void
+localfn_trailer_error(const char *type_hdr, const char *body_hdr, char *type, size_t tlen,
+                      char *msg, size_t mlen)
+{
+	unsigned char *raw;
+	size_t n;
+	json_t *root, *v;
+
+	localfn_clean_copy(type, tlen, type_hdr, SIZE_MAX);
+	msg[0] = '\0';
+	if (body_hdr == NULL || (raw = http_base64_decode(body_hdr, strlen(body_hdr), &n)) == NULL)
+		return;
+	if ((root = json_loadb((const char *)raw, n, 0, NULL)) != NULL) {
+		if (json_is_string(v = json_object_get(root, "errorMessage")))
+			localfn_clean_copy(msg, mlen, json_string_value(v), SIZE_MAX);
+		json_decref(root);
+	}
+	free(raw);
+}
+
+static void
+localfn_rs_end(const struct kvlist *trailers, const char *err, void *arg)
+{
+	struct localfn_slot *slot = arg;
+	struct localfn_ctx *ctx = slot->ctx;
+	struct localfn_call *call = slot->call;
+	const char *et;
+	char type[128], msg[512];
+	char *body;
+	size_t len;
+
+	if (call == NULL || slot->state != SLOT_BUSY)
+		return;
+	slot->call = NULL;
+	call->slot = NULL;
+	slot->state = SLOT_BETWEEN;
+	slot->failures = 0;
+	localfn_slot_arm(slot, ctx->timeout);
+	if (err != NULL) {
+		log_error("function's streamed answer cut short (request %s): %s", call->id, err);
+		localfn_call_fail(call, 502, "the function's answer was cut short: %s", err);
+		return;
+	}
+	if ((et = kvlist_get(trailers, "Lambda-Runtime-Function-Error-Type")) != NULL) {
+		localfn_trailer_error(et,
+		                      kvlist_get(trailers, "Lambda-Runtime-Function-Error-Body"),
+		                      type, sizeof type, msg, sizeof msg);
+		metrics_function_error("Unhandled");
+		log_warn("function failed while streaming (request %s): %s: %s", call->id, type,
+		         msg[0] ? msg : "-");
+		localfn_call_finish_error(call, type, msg);
+		return;
+	}
+	if (call->too_large) {
+		localfn_call_fail(call, 502,
+		                  "the function's response is more than Lambda's %d bytes",
+		                  LOCALFN_MAX_RESPONSE);
+		return;
+	}
+	len = call->got != NULL ? evbuffer_get_length(call->got) : 0;
+	body = len > 0 ? (char *)evbuffer_pullup(call->got, -1) : NULL;
+	localfn_call_finish(call, 200, call->sops != NULL ? NULL : body,
+	                    call->sops != NULL ? 0 : len, NULL, NULL);
+}
+
+static void
+localfn_rs_released(struct rtstream *rs, void *arg)
+{
+	struct localfn_slot *slot = arg;
+
+	if (slot->rs == rs)
+		slot->rs = NULL;
+	if (slot->srs == rs)
+		slot->srs = NULL;
+}
+
+static const struct rtstream_ops localfn_rs_ops = {
+    localfn_rs_begin,
+    localfn_rs_data,
+    localfn_rs_end,
+    localfn_rs_released,
+};
+
 /* Hand call to the slot's held GET /next. */
 static void
 localfn_slot_run(struct localfn_slot *slot, struct localfn_call *call)
@@ -682,6 +846,11 @@ localfn_slot_run(struct localfn_slot *slot, struct localfn_call *call)
 	call->payload = NULL;
 	log_debug("invocation %s (%s) to function process %ld", call->id, call->method,
 	          (long)slot->pid);
+	/* The function answers on this connection next: watch it for a
+	 * streaming answer. */
+	if (slot->rs != NULL)
+		rtstream_cancel(slot->rs);
+	slot->rs = rtstream_arm(req, &localfn_rs_ops, slot);
 	evhttp_send_reply(req, 200, "OK", buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
@@ -808,7 +977,9 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 	struct localfn_ctx *ctx = slot->ctx;
 	struct localfn_call *call = slot->call;
 	struct evbuffer *in;
-	char type[128], msg[512], text[768], *body;
+	struct evkeyvalq *hdrs;
+	const char *mode, *et;
+	char type[128], msg[512], *body;
 	size_t len;
 
 	if (slot->state != SLOT_BUSY || call == NULL || strlen(call->id) != idlen ||
@@ -828,14 +999,28 @@ localfn_api_answer(struct localfn_slot *slot, struct evhttp_request *req, const 
 		metrics_function_error("Unhandled");
 		log_warn("function failed (request %s): %s: %s", call->id, type,
 		         msg[0] ? msg : "-");
-		snprintf(text, sizeof text, "the function failed (Unhandled): %s%s%s", type,
-		         msg[0] ? ": " : "", msg);
-		localfn_call_finish(call, 502, NULL, 0, text, "Unhandled");
+		localfn_call_finish_error(call, type, msg);
 		return;
 	}
 	in = evhttp_request_get_input_buffer(req);
 	len = evbuffer_get_length(in);
-	if (len > LOCALFN_MAX_RESPONSE) {
+	/* A streaming answer that evhttp read whole (it came on a connection
+	 * rtstream did not watch): its trailers are among the headers. */
+	hdrs = evhttp_request_get_input_headers(req);
+	if ((mode = evhttp_find_header(hdrs, "Lambda-Runtime-Function-Response-Mode")) != NULL &&
+	    strcasecmp(mode, "streaming") == 0 &&
+	    (et = evhttp_find_header(hdrs, "Lambda-Runtime-Function-Error-Type")) != NULL) {
+		localfn_trailer_error(
+		    et, evhttp_find_header(hdrs, "Lambda-Runtime-Function-Error-Body"), type,
+		    sizeof type, msg, sizeof msg);
+		localfn_api_reply(req, 202, "Accepted", "{\"status\":\"OK\"}");
+		metrics_function_error("Unhandled");
+		log_warn("function failed while streaming (request %s): %s: %s", call->id, type,
+		         msg[0] ? msg : "-");
+		localfn_call_finish_error(call, type, msg);
+		return;
+	}
+	if (len > LOCALFN_MAX_RESPONSE && (call->sops == NULL || !call->live)) {
 		localfn_api_error(req, 413, "RequestEntityTooLarge",
 		                  "the response is larger than 6291456 bytes");
 		log_error("function response too large (request %s): %zu bytes", call->id, len);
@@ -998,6 +1183,9 @@ localfn_slot_listen(struct localfn_slot *slot)
 	tv = clock_tv(LOCALFN_API_IDLE);
 	evhttp_set_timeout_tv(slot->http, &tv);
 	evhttp_set_gencb(slot->http, localfn_api_cb, slot);
+	slot->watch.ops = &localfn_rs_ops;
+	slot->watch.arg = slot;
+	rtstream_watch(slot->http, &slot->watch);
 	return 0;
 }
 
@@ -1123,9 +1311,9 @@ localfn_call_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct localfn_call *
-localfn_start(struct localfn_ctx *ctx, const char *method, char *payload, size_t len,
-              invoke_done_cb cb, void *arg)
+static struct localfn_call *
+localfn_queue(struct localfn_ctx *ctx, const char *method, char *payload, size_t len,
+              invoke_done_cb cb, const struct fnstream_ops *sops, void *arg)
 {
 	struct localfn_call *call;
 	struct timeval tv;
@@ -1135,7 +1323,9 @@ localfn_start(struct localfn_ctx *ctx, const char *method, char *payload, size_t
 	call->payload = payload;
 	call->len = len;
 	call->cb = cb;
+	call->sops = sops;
 	call->arg = arg;
+	call->live = 1;
 	snprintf(call->method, sizeof call->method, "%s", method != NULL ? method : "-");
 	localfn_uuid(call->id, sizeof call->id);
 	call->timer = evtimer_new(ctx->base, localfn_call_timer_cb, call);
@@ -1154,13 +1344,39 @@ localfn_start(struct localfn_ctx *ctx, const char *method, char *payload, size_t
 	return call;
 }
 
+struct localfn_call *
+localfn_start(struct localfn_ctx *ctx, const char *method, char *payload, size_t len,
+              invoke_done_cb cb, void *arg)
+{
+	return localfn_queue(ctx, method, payload, len, cb, NULL, arg);
+}
+
+struct localfn_call *
+localfn_start_stream(struct localfn_ctx *ctx, const char *method, char *payload, size_t len,
+                     const struct fnstream_ops *ops, void *arg)
+{
+	return localfn_queue(ctx, method, payload, len, NULL, ops, arg);
+}
+
+void
+localfn_stream_resume(struct localfn_call *call)
+{
+	if (call->slot != NULL && call->slot->call == call && call->slot->srs != NULL)
+		rtstream_resume(call->slot->srs);
+}
+
 void
 localfn_cancel(struct localfn_call *call)
 {
 	if (call->state == CALL_RUNNING && call->slot != NULL) {
 		/* The function is working on it: let it finish, drop the answer.
 		 * The timer still bounds it. */
+		call->live = 0;
 		call->cb = NULL;
+		call->sops = NULL;
+		/* A paused stream goes on (and is dropped) so that it ends. */
+		if (call->slot->srs != NULL)
+			rtstream_resume(call->slot->srs);
 		return;
 	}
 	localfn_call_free(call);

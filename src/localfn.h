@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "fnstream.h"
 #include "invoke.h"
 
 struct event_base;
@@ -74,6 +75,16 @@ unsigned localfn_inflight(const struct localfn_ctx *);
  */
 struct localfn_call *localfn_start(struct localfn_ctx *, const char *method, char *payload,
                                    size_t len, invoke_done_cb, void *arg);
+/*
+ * The same with the answer as a stream (fnstream.h): a function that
+ * answers in streaming mode has its bytes passed on as they arrive (read
+ * from its Runtime API connection by rtstream.c); a buffered answer comes
+ * in one piece. Never returns NULL; the ops must outlive the call.
+ */
+struct localfn_call *localfn_start_stream(struct localfn_ctx *, const char *method, char *payload,
+                                          size_t len, const struct fnstream_ops *, void *arg);
+/* The streaming consumer has room again after data() returned 1. */
+void localfn_stream_resume(struct localfn_call *);
 /* Abandon a call (the client went away); its callback is not called. A
  * function already working on it finishes, and its answer is dropped. */
 void localfn_cancel(struct localfn_call *);

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "stream.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -55,6 +56,8 @@ struct proxy_req {
 	struct cache_req *cache; /* the response cache's state (cache.h) */
 	struct timespec start;
 	struct accesslog_req al; /* request id, user agent, invoke timing */
+	struct pstream *ps;      /* invoke_mode stream: the streamed answer */
+	size_t sbytes;           /* streaming from Lambda: the function's bytes so far */
 };
 
 static struct {
@@ -82,13 +85,14 @@ proxy_elapsed_ms(const struct timespec *start)
 }
 
 static void
-proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
+proxy_log_entry(const char *client, const char *method, const char *host, const char *path,
                 int status, size_t bytes, const struct timespec *start, const char *request_id,
-                const char *cache, const struct accesslog_req *al)
+                const char *cache, const struct accesslog_req *al, int aborted)
 {
 	struct accesslog_entry e;
 
 	memset(&e, 0, sizeof e);
+	e.aborted = aborted;
 	e.client = client;
 	e.method = method;
 	e.host = host;
@@ -100,6 +104,14 @@ proxy_log_cache(const char *client, const char *method, const char *host, const 
 	e.cache = cache;
 	e.req = al;
 	accesslog_write(&e);
+}
+
+static void
+proxy_log_cache(const char *client, const char *method, const char *host, const char *path,
+                int status, size_t bytes, const struct timespec *start, const char *request_id,
+                const char *cache, const struct accesslog_req *al)
+{
+	proxy_log_entry(client, method, host, path, status, bytes, start, request_id, cache, al, 0);
 }
 
 static void
@@ -219,6 +231,7 @@ proxy_req_free(struct proxy_req *pr)
 	TAILQ_REMOVE(&proxy.reqs, pr, entry);
 	proxy.nreqs--;
 	metrics_inflight(-1);
+	pstream_free(pr->ps);
 	cache_req_free(pr->cache);
 	free(pr->method);
 	free(pr->host);
@@ -236,6 +249,8 @@ proxy_req_gone(struct httpreq *req, void *arg)
 
 	log_debug("client %s went away; abandoning %s %s", pr->client, pr->method, pr->host);
 	pr->req = NULL;
+	if (pr->ps != NULL)
+		pstream_gone(pr->ps);
 	if (pr->inv != NULL)
 		ssp_cancel(pr->inv);
 	if (pr->lcall != NULL)
@@ -292,7 +307,7 @@ proxy_write_response(struct httpreq *req, struct cache_req *cache, const char *p
 	int head = req->head;
 
 	alb_response_init(&resp);
-	if (alb_response_decode(payload, len, &resp, err, errlen) != 0)
+	if (alb_any_response_decode(payload, len, &resp, err, errlen) != 0)
 		return (size_t)-1;
 	if (resp.status < 200 || resp.status > 599) {
 		snprintf(err, errlen, "statusCode %d is not a final HTTP status", resp.status);
@@ -550,6 +565,102 @@ proxy_cache_hit(struct proxy_req *pr)
 	proxy_req_free(pr);
 }
 
+/* --- invoke_mode stream (stream.h) ---------------------------------------- */
+
+static void
+proxy_stream_resume(void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	if (pr->inv != NULL)
+		ssp_resume(pr->inv);
+	else if (pr->lcall != NULL)
+		localfn_stream_resume(pr->lcall);
+}
+
+static void
+proxy_req_drained(struct httpreq *req, void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	if (pr->ps != NULL)
+		pstream_drained(pr->ps);
+}
+
+/* The stream is over: log it, or answer what did not go out as usual. */
+static void
+proxy_stream_finished(const struct pstream_result *res, void *arg)
+{
+	struct proxy_req *pr = arg;
+	const struct fnstream_end *e = res->end;
+	struct invoke_result r;
+
+	pr->inv = NULL;
+	pr->lcall = NULL;
+	if (res->outcome == PSTREAM_DONE || res->outcome == PSTREAM_ABORTED) {
+		/* stream.c ended the request (and, aborting, the connection). */
+		pr->req = NULL;
+		accesslog_req_invoke_done(&pr->al, e->attempts);
+		metrics_invocation(res->outcome == PSTREAM_DONE, pr->al.invoke_ms / 1000);
+		pr->al.outcome = ACCESSLOG_FUNCTION;
+		if (res->outcome == PSTREAM_ABORTED)
+			log_warn("%s %s%s: the streamed response was cut short after %zu bytes: %s "
+			         "(request %s)",
+			         pr->method, pr->host, pr->path, res->bytes,
+			         res->message ? res->message : "-", pr->al.id);
+		proxy_log_entry(pr->client, pr->method, pr->host, pr->path, res->status, res->bytes,
+		                &pr->start, e->request_id, cache_req_logstatus(pr->cache), &pr->al,
+		                res->outcome == PSTREAM_ABORTED);
+		proxy_req_free(pr);
+		return;
+	}
+	/* Nothing went out: the buffered path answers (and frees pr). */
+	memset(&r, 0, sizeof r);
+	r.status = res->status;
+	r.payload = res->payload;
+	r.payload_len = res->payload_len;
+	r.message = res->message;
+	r.request_id = e->request_id != NULL ? e->request_id : "";
+	r.function_error = e->function_error;
+	r.attempts = e->attempts;
+	r.credentials = e->credentials;
+	proxy_invoke_done(&r, pr);
+}
+
+static const struct pstream_hooks proxy_stream_hooks = {
+    proxy_stream_resume,
+    proxy_stream_finished,
+};
+
+/* libssm-sign-proxy, streaming: bytes and the end, to the stream. */
+static int
+proxy_stream_data(const void *p, size_t n, void *arg)
+{
+	struct proxy_req *pr = arg;
+
+	pr->sbytes += n;
+	return pstream_ops.data(p, n, pr->ps);
+}
+
+static void
+proxy_stream_invoked(const ssp_response *resp, const ssp_error *err, void *arg)
+{
+	struct proxy_req *pr = arg;
+	struct invoke_result res, *r = &res;
+	struct fnstream_end e;
+
+	invoke_result_from(resp, err, &res);
+	memset(&e, 0, sizeof e);
+	e.status = r->status;
+	e.message = r->message;
+	e.request_id = r->request_id;
+	e.function_error = r->function_error;
+	e.credentials = r->credentials;
+	e.attempts = r->attempts;
+	e.bytes = pr->sbytes;
+	pstream_ops.done(&e, pr->ps);
+}
+
 /* Send the function's way: build the event and invoke (or refuse). */
 static void
 proxy_forward(struct proxy_req *pr)
@@ -600,6 +711,19 @@ proxy_forward(struct proxy_req *pr)
 		return;
 	}
 	accesslog_req_invoke_start(&pr->al);
+	if (cfg->invoke_mode == CONFIG_INVOKE_STREAM) {
+		pr->ps =
+		    pstream_new(req, pr->cache, cfg->limits.stream_buffer, &proxy_stream_hooks, pr);
+		httpreq_set_callbacks(req, proxy_req_gone, proxy_req_drained, pr);
+		if (proxy.localfn != NULL)
+			pr->lcall = localfn_start_stream(proxy.localfn, pr->method, event, len,
+			                                 &pstream_ops, pr->ps);
+		else
+			pr->inv =
+			    ssp_invoke_stream_start(proxy.invoke, pr->method, event, len, free,
+			                            proxy_stream_data, proxy_stream_invoked, pr);
+		return;
+	}
 	if (proxy.localfn != NULL)
 		pr->lcall =
 		    localfn_start(proxy.localfn, pr->method, event, len, proxy_invoke_done, pr);
@@ -839,6 +963,15 @@ proxy_free(void)
 		if (pr->lcall != NULL)
 			localfn_cancel(pr->lcall);
 		pr->lcall = NULL;
+		if (pr->ps != NULL && pstream_started(pr->ps)) {
+			/* Half a response: cut it rather than complete it wrongly. */
+			pstream_gone(pr->ps);
+			httpreq_abort(proxy_req_take(pr));
+			proxy_log_entry(pr->client, pr->method, pr->host, pr->path, 503, 0,
+			                &pr->start, NULL, NULL, &pr->al, 1);
+			proxy_req_free(pr);
+			continue;
+		}
 		proxy_send_error(proxy_req_take(pr), 503, 1, "the proxy is shutting down; retry");
 		proxy_log(pr->client, pr->method, pr->host, pr->path, 503, 0, &pr->start, NULL,
 		          &pr->al);

@@ -10,7 +10,7 @@ set -euo pipefail
 # nginx is the reference of test_frontdoor.py's differential run, started
 # there unprivileged on loopback with a prefix of its own.
 PKGS="build-essential autoconf automake libtool pkg-config
-      libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev
+      libevent-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libmbedtls-dev libexpat1-dev zlib1g-dev
       python3 openssl curl ca-certificates zip unzip binutils
       prometheus nginx"
 

@@ -23,6 +23,18 @@ A behaviour is a callable taking the Invocation and returning either an
 ALB response dict (sent as the function's result: 200, JSON body) or a
 Reply (sent as is). The default handler, echo(), answers 200 with the event
 it received as its JSON body.
+
+`POST /2021-11-15/functions/{name}/response-streaming-invocations`
+(InvokeWithResponseStream, SigV4-checked the same way) answers 200 with a
+real event stream (application/vnd.amazon.eventstream, chunked): a Stream
+behaviour says what goes in it (PayloadChunk bytes, pauses, the final
+InvokeComplete with an optional ErrorCode/ErrorDetails, an exception
+message, or a connection cut); stream_response() builds one from an HTTP
+integration response (prelude, 8 NUL bytes, body pieces). A dict result is
+streamed as one PayloadChunk of its JSON (a function that answers in the
+buffered shape), a Reply with X-Amz-Function-Error as an InvokeComplete
+with that ErrorCode, any other Reply is sent as is (throttling, errors
+before the stream). inv.streaming tells which API a call used.
 """
 
 import base64
@@ -42,6 +54,8 @@ from botocore.credentials import Credentials
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
 INVOKE_SUFFIX = "/invocations"
+STREAM_PREFIX = "/2021-11-15/functions/"
+STREAM_SUFFIX = "/response-streaming-invocations"
 
 # Credentials every test uses unless it says otherwise (AWS's documentation
 # example keys: never real).
@@ -64,6 +78,63 @@ class Reply:
 class Drop:
     """Close the connection without answering (a broken connection after
     the function may have run)."""
+
+
+class Stream:
+    """An InvokeWithResponseStream answer: items are bytes (one PayloadChunk
+    each), numbers (seconds to pause), or the markers below; without an
+    explicit end, InvokeComplete (no error) closes the stream.
+
+        Stream([b"abc", 0.5, b"def"])
+        Stream([b"abc", Complete("Unhandled", "boom")])
+        Stream([b"abc", Exception_("ServiceException", "bad")])
+        Stream([b"abc", CUT])            # connection closed mid-stream
+        Stream([b"abc", CORRUPT])        # a PayloadChunk with a bad CRC
+    """
+
+    def __init__(self, items, headers=None):
+        self.items = list(items) if not callable(items) else items
+        self.headers = list(headers or [])
+
+
+class Complete:
+    def __init__(self, error_code=None, error_details=None, log_result=None):
+        self.error_code = error_code
+        self.error_details = error_details
+        self.log_result = log_result
+
+
+class Exception_:
+    def __init__(self, exc_type, message):
+        self.exc_type = exc_type
+        self.message = message
+
+
+CUT = object()
+CORRUPT = object()
+
+
+def stream_response(status=200, headers=None, body=b"", pieces=None, cookies=None,
+                    multi_value_headers=None, end=None, piece_size=65536):
+    """A Stream behaviour sending an HTTP integration response: the JSON
+    prelude, 8 NUL bytes, then body (split in piece_size pieces) or the
+    given pieces (bytes and pauses); end: a Complete, Exception_, CUT or
+    CORRUPT instead of a clean InvokeComplete."""
+    def behaviour(inv):
+        prelude = {"statusCode": status, "headers": dict(headers or {})}
+        if cookies:
+            prelude["cookies"] = list(cookies)
+        if multi_value_headers:
+            prelude["multiValueHeaders"] = {k: list(v) for k, v in multi_value_headers.items()}
+        items = [json.dumps(prelude).encode() + b"\0" * 8]
+        if pieces is not None:
+            items += list(pieces)
+        else:
+            items += [body[i:i + piece_size] for i in range(0, len(body), piece_size)]
+        if end is not None:
+            items.append(end)
+        return Stream(items)
+    return behaviour
 
 
 def aws_error(status, error_type, message, extra=None, headers=None):
@@ -183,14 +254,19 @@ class Invocation:
         path, _, query = raw_path.partition("?")
         self.query = urllib.parse.parse_qs(query, keep_blank_values=True)
         self.function = None
+        self.streaming = False
         if path.startswith(INVOKE_PREFIX) and path.endswith(INVOKE_SUFFIX):
             self.function = urllib.parse.unquote(path[len(INVOKE_PREFIX):-len(INVOKE_SUFFIX)])
+        elif path.startswith(STREAM_PREFIX) and path.endswith(STREAM_SUFFIX):
+            self.function = urllib.parse.unquote(path[len(STREAM_PREFIX):-len(STREAM_SUFFIX)])
+            self.streaming = True
         try:
             self.event = json.loads(body.decode("utf-8")) if body else None
         except (UnicodeDecodeError, ValueError):
             self.event = None
         self.signature_error = None
         self.status = None              # what the stand-in answered
+        self.sent_bytes = 0             # streaming: event stream bytes written
         self.request_id = str(uuid.uuid4())  # sent as x-amzn-RequestId
 
     def header(self, name, default=None):
@@ -434,6 +510,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if inv.streaming:
+            if isinstance(result, dict):
+                result = Stream([json.dumps(result).encode()])
+            elif isinstance(result, Reply) and any(k.lower() == "x-amz-function-error"
+                                                   for k, _ in result.headers):
+                kind = [v for k, v in result.headers if k.lower() == "x-amz-function-error"][0]
+                result = Stream([Complete(kind, result.body.decode("utf-8", "replace"))])
+            if isinstance(result, Stream):
+                inv.status = 200
+                if st._stopping.is_set():
+                    return
+                self._send_stream(result, inv)
+                return
         if not isinstance(result, Reply):
             result = Reply(200, [("Content-Type", "application/json"),
                                  ("X-Amz-Executed-Version", "$LATEST")], json.dumps(result))
@@ -441,6 +530,58 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if st._stopping.is_set():
             return
         self._send(result, inv)
+
+    def _send_stream(self, stream, inv):
+        import eventstream_enc as es
+        st = self.server.standin
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("x-amzn-RequestId", inv.request_id)
+        self.send_header("X-Amz-Executed-Version", "$LATEST")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in stream.headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.flush()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+            inv.sent_bytes += len(data)
+
+        items = stream.items() if callable(stream.items) else stream.items
+        ended = False
+        try:
+            for item in items:
+                if st._stopping.is_set():
+                    return
+                if isinstance(item, (int, float)):
+                    st._stopping.wait(item)
+                    continue
+                if item is CUT:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if item is CORRUPT:
+                    m = bytearray(es.payload_chunk(b"corrupt"))
+                    m[-1] ^= 0xff
+                    chunk(bytes(m))
+                    continue
+                if isinstance(item, Complete):
+                    chunk(es.invoke_complete(item.error_code, item.error_details, item.log_result))
+                    ended = True
+                    break
+                if isinstance(item, Exception_):
+                    chunk(es.exception(item.exc_type, item.message))
+                    ended = True
+                    break
+                chunk(es.payload_chunk(bytes(item)))
+            if not ended:
+                chunk(es.invoke_complete())
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
 
     def _unsupported(self):
         self._send(aws_error(404, "UnknownOperationException", "Unknown operation %s %s"

@@ -10,6 +10,8 @@ loopback, for running the real `bootstrap` as Lambda would.
 Endpoints served:
   GET  /2018-06-01/runtime/invocation/next         long poll: blocks until invoke()
   POST /2018-06-01/runtime/invocation/{id}/response
+       (buffered, or streaming: Lambda-Runtime-Function-Response-Mode:
+       streaming, chunked, trailers; see Invocation.streaming)
   POST /2018-06-01/runtime/invocation/{id}/error
   POST /2018-06-01/runtime/init/error
 Anything else is answered 404 and recorded in `unexpected`.
@@ -56,6 +58,15 @@ class Invocation:
     raw: the posted bytes; body: them parsed as JSON (None when not JSON);
     error_type: the Lambda-Runtime-Function-Error-Type header (errors).
     headers: request headers of the post; fetch_headers: what /next sent.
+
+    A streaming answer (Lambda-Runtime-Function-Response-Mode: streaming,
+    chunked) sets streaming; raw is then the whole de-chunked body (unless
+    the RuntimeAPI has keep_stream_body False: then raw is b"" and only
+    stream_len/stream_sha256 tell the body), prelude the parsed JSON before
+    the 8 NUL bytes, stream_body the bytes after them, trailers the chunked
+    trailers (dict), stream_first_at the time the first body byte after the
+    prelude arrived, stream_chunks the chunk count, and error_type the
+    Lambda-Runtime-Function-Error-Type trailer when present.
     """
 
     def __init__(self, event, deadline_ms, request_id, trace_id, client_context=None):
@@ -72,6 +83,15 @@ class Invocation:
         self.headers = None
         self.fetched_at = None
         self.done = threading.Event()
+        self.streaming = False
+        self.prelude = None
+        self.stream_body = None
+        self.stream_len = 0
+        self.stream_sha256 = None
+        self.stream_first_at = None
+        self.stream_chunks = 0
+        self.trailers = {}
+        self.error_body = None
 
     def _complete(self, kind, raw, headers):
         self.kind = kind
@@ -126,10 +146,65 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(inv.payload)
 
+    def _chunked(self, rt, rid):
+        """Read a chunked body incrementally (for streaming answers): the
+        prelude up to the 8 NUL bytes, then the body, hashed as it comes;
+        returns (raw, prelude, body_len, sha256, first_at, chunks, trailers)."""
+        import hashlib
+        head = b""
+        prelude = None
+        sha = hashlib.sha256()
+        body_len = 0
+        kept = []
+        first_at = None
+        chunks = 0
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise ConnectionError("chunked body cut short")
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                break
+            data = self.rfile.read(size)
+            if len(data) != size or self.rfile.read(2) != b"\r\n":
+                raise ConnectionError("chunk cut short")
+            chunks += 1
+            if prelude is None:
+                head += data
+                i = head.find(b"\0" * 8)
+                if i < 0:
+                    continue
+                prelude = head[:i]
+                data = head[i + 8:]
+            if data:
+                if first_at is None:
+                    first_at = time.time()
+                if rt.stream_hook is not None:
+                    rt.stream_hook(rid, data)
+                sha.update(data)
+                body_len += len(data)
+                if rt.keep_stream_body:
+                    kept.append(data)
+        trailers = {}
+        while True:
+            line = self.rfile.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            trailers[k.strip()] = v.strip()
+        if prelude is None:
+            raw = head
+        else:
+            raw = prelude + b"\0" * 8 + b"".join(kept) if rt.keep_stream_body else b""
+        return raw, prelude, body_len, sha.hexdigest(), first_at, chunks, trailers, b"".join(kept)
+
     def do_POST(self):
         rt = self.server.rt
-        body = self._body()
         headers = dict(self.headers.items())
+        if (self.headers.get("Lambda-Runtime-Function-Response-Mode") == "streaming" and
+                "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()):
+            return self._streaming_post(rt, headers)
+        body = self._body()
         p = self.path
         if p == PREFIX + "/runtime/init/error":
             rt._init_error(body, headers)
@@ -147,6 +222,45 @@ class _Handler(BaseHTTPRequestHandler):
         rt.unexpected.append(("POST", p))
         return self._reply(404, {"errorType": "NotFound"})
 
+    def _streaming_post(self, rt, headers):
+        base = PREFIX + "/runtime/invocation/"
+        rid, _, what = self.path[len(base):].partition("/") if self.path.startswith(base) else ("", "", "")
+        if what != "response":
+            rt.unexpected.append(("POST", self.path))
+            self.close_connection = True
+            return self._reply(404, {"errorType": "NotFound"})
+        raw, prelude, blen, sha, first_at, chunks, trailers, kept = self._chunked(rt, rid)
+        with rt._lock:
+            inv = rt._by_id.get(rid)
+            if inv is None or inv.done.is_set():
+                inv = None
+            else:
+                rt.invocations.append(inv)
+        if inv is None:
+            return self._reply(400, {"errorType": "InvalidRequestID"})
+        inv.streaming = True
+        inv.stream_len = blen
+        inv.stream_sha256 = sha
+        inv.stream_first_at = first_at
+        inv.stream_chunks = chunks
+        inv.trailers = trailers
+        inv.stream_body = kept if prelude is not None else None
+        if prelude is not None:
+            try:
+                inv.prelude = json.loads(prelude.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                inv.prelude = prelude
+        if trailers.get("Lambda-Runtime-Function-Error-Body"):
+            import base64
+            try:
+                inv.error_body = json.loads(base64.b64decode(trailers["Lambda-Runtime-Function-Error-Body"]))
+            except ValueError:
+                inv.error_body = trailers["Lambda-Runtime-Function-Error-Body"]
+        inv._complete("response", raw, headers)
+        if trailers.get("Lambda-Runtime-Function-Error-Type"):
+            inv.error_type = trailers["Lambda-Runtime-Function-Error-Type"]
+        return self._reply(202, {"status": "OK"})
+
 
 class RuntimeAPI:
     """The Runtime API stand-in. Thread-safe; one function process at a time
@@ -163,6 +277,8 @@ class RuntimeAPI:
         self.unexpected = []    # requests to unknown paths
         self.polling = 0        # /next requests currently waiting
         self.polls = 0          # /next requests received in total
+        self.keep_stream_body = True  # False: streamed bodies are only hashed
+        self.stream_hook = None       # callable(request_id, bytes) per streamed body piece
         self.server = harness.LoopbackHTTPServer((host, 0), _Handler)
         self.server.rt = self
         self.host = host

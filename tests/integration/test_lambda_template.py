@@ -56,6 +56,13 @@ class TestTemplate(harness.TestCase):
         self.assertEqual(p["MemorySize"], {"Ref": "MemorySize"})
         self.assertIn("FunctionArn", self.t["Outputs"])
 
+    def test_response_mode(self):
+        param = self.t["Parameters"]["ResponseMode"]
+        self.assertEqual(param["Default"], "buffered")
+        self.assertEqual(sorted(param["AllowedValues"]), ["buffered", "streaming"])
+        env = self.fn["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["SSM_SIGN_PROXY_RESPONSE_MODE"], {"Ref": "ResponseMode"})
+
     def test_prefix_cannot_be_empty_or_malformed(self):
         param = self.t["Parameters"]["Prefix"]
         self.assertNotIn("Default", param)

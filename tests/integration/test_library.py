@@ -5,7 +5,8 @@ made by tests/unit/libssp_driver, a program that links only the shared
 library: the blocking call (event encoding, response decoding, error kinds
 and statuses, retries, clock-skew correction, keep-alive), 8 threads x 200
 calls on one client, the asynchronous calls with cancellation on a caller's
-event_base, a raw-payload invoke, credentials that expire mid-run (the
+event_base, a raw-payload invoke, streamed calls (head, body pieces with
+pauses, done; failures after the head), credentials that expire mid-run (the
 in-process provider chain refreshing them), and silence on stderr with no
 log callback set."""
 
@@ -296,6 +297,103 @@ class LibraryTest(harness.TestCase):
         amz = calendar.timegm(time.strptime(good.header("X-Amz-Date"), "%Y%m%dT%H%M%SZ"))
         self.assertAlmostEqual(amz, time.time() + 600, delta=5)
         self.lam.signature_failures.clear()
+
+    # --- streamed calls (InvokeWithResponseStream) ------------------------------
+
+    def fnv(self, data):
+        h = 2166136261
+        for b in data:
+            h = ((h ^ b) * 16777619) & 0xffffffff
+        return h
+
+    def stream(self, method, url, pause=False, **env):
+        return self.run_driver("stream", method, url,
+                               env=self.env(SSP_TEST_PAUSE="1" if pause else None, **env))
+
+    def test_stream_head_body_done(self):
+        """The prelude becomes the head, the rest comes as body pieces (with
+        the consumer pausing after each one), then done with the head."""
+        body = bytes(range(256)) * 1200          # 300 KiB in 64 KiB pieces
+        self.lam.handler = sl.stream_response(201, {"X-Up": "1", "Connection": "close"},
+                                              body, cookies=["a=1"])
+        rc, out = self.stream("GET", "http://api.example.test/big", pause=True)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out["status"], 201, out)
+        head = out["head"]
+        self.assertEqual((out["heads"], head["status"], head["pieces_before"]), (1, 201, 0))
+        hdrs = [tuple(h) for h in head["headers"]]
+        self.assertIn(("X-Up", "1"), hdrs)
+        self.assertIn(("Set-Cookie", "a=1"), hdrs)
+        self.assertNotIn("connection", [n.lower() for n, _ in hdrs], "hop-by-hop kept")
+        self.assertTrue(head["request_id"])
+        self.assertEqual((out["total"], out["fnv"]), (len(body), self.fnv(body)))
+        self.assertGreater(out["pieces"], 2)
+        self.assertEqual(out["pauses"], out["pieces"])
+        self.assertEqual(out["inflight"], 0)
+        inv = self.lam.last()
+        self.assertTrue(inv.streaming)
+        self.assertEqual(inv.event["path"], "/big")
+
+    def test_stream_cut_after_head(self):
+        self.lam.handler = sl.stream_response(200, {}, pieces=[b"part one"], end=sl.CUT)
+        rc, out = self.stream("GET", "http://api.example.test/cut")
+        self.assertEqual(out["heads"], 1)
+        self.assertEqual(out["total"], len(b"part one"))
+        e = out["error"]
+        self.assertEqual((e["kind"], e["status"]), ("unreachable", 502), out)
+        self.assertIn("broke", e["message"])
+        self.assertEqual(self.lam.count(), 1, "a stream cut after its first byte was retried")
+
+    def test_stream_function_error_after_head(self):
+        self.lam.handler = sl.stream_response(200, {}, pieces=[b"x"],
+                                              end=sl.Complete("Unhandled", "boom"))
+        rc, out = self.stream("GET", "http://api.example.test/fail")
+        e = out["error"]
+        self.assertEqual((e["kind"], e["status"], e["function_error"]),
+                         ("function", 502, "Unhandled"), out)
+        self.assertIn("boom", e["message"])
+        self.assertIn(("function_error", "Unhandled"),
+                      [(ev["kind"], ev["reason"]) for ev in out["events"]])
+
+    def test_stream_exception_and_corruption(self):
+        self.lam.handler = sl.stream_response(200, {}, pieces=[b"x"],
+                                              end=sl.Exception_("ServiceException", "bad"))
+        rc, out = self.stream("GET", "http://api.example.test/exc")
+        self.assertEqual(out["error"]["kind"], "lambda", out)
+        self.assertIn("ServiceException", out["error"]["message"])
+        self.lam.handler = sl.stream_response(200, {}, pieces=[b"x", sl.CORRUPT])
+        rc, out = self.stream("GET", "http://api.example.test/crc")
+        self.assertEqual(out["error"]["kind"], "lambda", out)
+        self.assertIn("malformed", out["error"]["message"])
+
+    def test_stream_buffered_answer_and_throttle(self):
+        """A throttle before the first byte is retried; a function that
+        answers the buffered way gives head, one body piece, done."""
+        self.lam.push(sl.throttle(), sl.respond(202, b"whole body", headers={"X-B": "2"}))
+        rc, out = self.stream("POST", "http://api.example.test/b")
+        self.assertEqual(out["status"], 202, out)
+        self.assertEqual((out["heads"], out["pieces"], out["total"]), (1, 1, len(b"whole body")))
+        self.assertIn(["X-B", "2"], out["head"]["headers"])
+        self.assertEqual(self.lam.count(), 2)
+        self.assertEqual([ev["reason"] for ev in out["events"] if ev["kind"] == "retry"],
+                         ["throttled"])
+
+    def test_stream_idle_limit(self):
+        self.lam.handler = sl.stream_response(200, {}, pieces=[b"a", 5, b"b"])
+        rc, out = self.stream("GET", "http://api.example.test/slow", SSP_TEST_STREAM_IDLE="0.5")
+        self.assertEqual((out["error"]["kind"], out["error"]["status"]), ("timeout", 504), out)
+        self.assertIn("stalled", out["error"]["message"])
+        self.assertEqual(out["total"], 1)
+
+    def test_raw_stream_invoke(self):
+        self.lam.handler = sl.stream_response(200, {"A": "1"}, b"raw body")
+        rc, out = self.run_driver("rawstream", '{"anything": 1}')
+        self.assertEqual(out["status"], 200, out)
+        raw = bytes.fromhex(out["raw_hex"])
+        prelude, sep, rest = raw.partition(b"\0" * 8)
+        self.assertEqual(json.loads(prelude)["statusCode"], 200)
+        self.assertEqual(rest, b"raw body")
+        self.assertEqual(self.lam.last().event, {"anything": 1})
 
     # --- connections, threads, the loop --------------------------------------
 

@@ -56,10 +56,13 @@ class StandinTest(harness.TestCase):
         self.addCleanup(self.http.close)
 
     def invoke(self, name, body=b"{}", creds=None, qualifier=None, signer=SigV4Auth, tamper=None,
-               lam=None):
+               lam=None, streaming=False):
         lam = lam or self.lam
         creds = creds or Credentials(sl.ACCESS_KEY, sl.SECRET_KEY, lam.token)
-        path = sl.INVOKE_PREFIX + urllib.parse.quote(name, safe="") + sl.INVOKE_SUFFIX
+        if streaming:
+            path = sl.STREAM_PREFIX + urllib.parse.quote(name, safe="") + sl.STREAM_SUFFIX
+        else:
+            path = sl.INVOKE_PREFIX + urllib.parse.quote(name, safe="") + sl.INVOKE_SUFFIX
         if qualifier:
             path += "?Qualifier=" + qualifier
         req = AWSRequest("POST", lam.url + path, data=body, headers={"Content-Type": "application/json"})
@@ -109,6 +112,49 @@ class StandinTest(harness.TestCase):
         out = r.json()
         self.assertEqual(out["statusCode"], 200)
         self.assertEqual(json.loads(out["body"]), {"path": "/x"})
+
+    def stream_events(self, r):
+        """The answer's event stream as botocore reads it (AWS's decoder)."""
+        from botocore.eventstream import EventStreamBuffer
+        buf = EventStreamBuffer()
+        buf.add_data(r.content)
+        return [(m.headers.get(":message-type"), m.headers.get(":event-type") or
+                 m.headers.get(":exception-type"), m.payload) for m in buf]
+
+    def test_streaming_invoke(self):
+        self.lam.handler = sl.stream_response(201, {"Content-Type": "text/plain"}, body=b"x" * 70000)
+        r = self.invoke("fn:live", streaming=True)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.headers["Content-Type"], "application/vnd.amazon.eventstream")
+        self.assertEqual(self.lam.signature_failures, [])
+        self.assertTrue(self.lam.last().streaming)
+        self.assertEqual(self.lam.last().function, "fn:live")
+        ev = self.stream_events(r)
+        self.assertEqual([e[:2] for e in ev], [("event", "PayloadChunk")] * 3 + [("event", "InvokeComplete")])
+        data = b"".join(e[2] for e in ev[:-1])
+        prelude, _, body = data.partition(b"\0" * 8)
+        self.assertEqual(json.loads(prelude)["statusCode"], 201)
+        self.assertEqual(body, b"x" * 70000)
+        self.assertEqual(json.loads(ev[-1][2]), {})
+
+    def test_streaming_errors(self):
+        self.lam.push(sl.stream_response(200, body=b"abc", end=sl.Complete("Unhandled", "boom")),
+                      sl.stream_response(200, body=b"abc", end=sl.Exception_("ServiceException", "bad")),
+                      sl.function_error("raised"), sl.throttle(), lambda inv: {"statusCode": 200, "body": "b"})
+        ev = self.stream_events(self.invoke("fn", streaming=True))
+        self.assertEqual(json.loads(ev[-1][2]), {"ErrorCode": "Unhandled", "ErrorDetails": "boom"})
+        ev = self.stream_events(self.invoke("fn", streaming=True))
+        self.assertEqual(ev[-1][:2], ("exception", "ServiceException"))
+        ev = self.stream_events(self.invoke("fn", streaming=True))
+        self.assertEqual(json.loads(ev[-1][2])["ErrorCode"], "Unhandled")
+        r = self.invoke("fn", streaming=True)
+        self.assertEqual(r.status_code, 429)
+        ev = self.stream_events(self.invoke("fn", streaming=True))
+        self.assertEqual(json.loads(ev[0][2]), {"statusCode": 200, "body": "b"})
+        r = self.invoke("fn", streaming=True, tamper=lambda d, h: (d + b" ", h))
+        self.assertEqual(r.status_code, 403)
+        self.assertEqual(len(self.lam.signature_failures), 1)
+        self.lam.signature_failures.clear()
 
     def test_session_token_required_when_configured(self):
         lam = sl.StandinLambda(token="FQoGZXIvYXdzEXAMPLE/token+=").start()

@@ -91,10 +91,15 @@ class Response:
     delay: seconds to wait before answering (for deadline tests).
     chunked=True sends Transfer-Encoding: chunked instead of Content-Length.
     close=True closes the connection after answering.
+    stream: an iterable of bytes (sent as one chunk each, flushed) and
+    numbers (seconds to sleep) replacing body, sent chunked, or with
+    Content-Length: length when given; with cut=True the connection is
+    closed after the stream without the terminating chunk (or short of
+    length): an answer cut short.
     """
 
     def __init__(self, status=200, headers=None, body=b"", reason=None, gzip=False, delay=0.0,
-                 chunked=False, close=False):
+                 chunked=False, close=False, stream=None, cut=False, length=None):
         self.status = status
         self.reason = reason
         self.headers = list(headers or [])
@@ -103,6 +108,9 @@ class Response:
         self.delay = delay
         self.chunked = chunked
         self.close = close
+        self.stream = stream
+        self.cut = cut
+        self.length = length
 
 
 class Request:
@@ -186,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.gzip:
             payload = gzip.compress(payload)
             headers.append(("Content-Encoding", "gzip"))
+        if resp.stream is not None:
+            return self._stream(resp)
         try:
             self.send_response_only(resp.status, resp.reason)
             self.send_header("Date", self.date_time_string())
@@ -208,6 +218,42 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"0\r\n\r\n")
                 else:
                     self.wfile.write(payload)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True
+
+    def _stream(self, resp):
+        try:
+            self.send_response_only(resp.status, resp.reason)
+            self.send_header("Date", self.date_time_string())
+            for k, v in resp.headers:
+                self.send_header(k, v)
+            if resp.length is not None:
+                self.send_header("Content-Length", str(resp.length))
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            for item in resp.stream:
+                if isinstance(item, (int, float)):
+                    time.sleep(item)
+                    continue
+                if not item:
+                    continue
+                if resp.length is not None:
+                    self.wfile.write(item)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
+                self.wfile.flush()
+            if resp.cut:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if resp.length is None:
+                self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True

@@ -10,6 +10,8 @@
  *   libssp_driver loop SECONDS URL               sequential calls for a while
  *   libssp_driver invoke PAYLOAD                 ssp_invoke_start() with a raw payload
  *   libssp_driver api                            argument checks, no network
+ *   libssp_driver stream METHOD URL              a streamed call (head, body pieces, done)
+ *   libssp_driver rawstream PAYLOAD              ssp_invoke_stream_start() with a raw payload
  *   libssp_driver gone URL                       credentials from callbacks that give
  *                                                none, then say none is coming
  *   libssp_driver bench N URL                    N sequential calls: CPU and time per call
@@ -77,6 +79,8 @@ client_new(void)
 	ssp_options_set_retry(o, 4, 0.02, 0.1);
 	if (budget != NULL)
 		ssp_options_set_timeouts(o, 2, atof(budget));
+	if (getenv("SSP_TEST_STREAM_IDLE") != NULL)
+		ssp_options_set_stream_idle(o, atof(getenv("SSP_TEST_STREAM_IDLE")));
 	if (getenv("SSP_TEST_LOG") != NULL)
 		ssp_options_set_log(o, SSP_LOG_DEBUG, log_stderr, NULL);
 	ssp_options_set_observer(o, observe, NULL);
@@ -464,6 +468,128 @@ cmd_api(void)
 	return 0;
 }
 
+/* Streamed calls: what head, body and done saw. */
+struct stream_state {
+	struct event_base *base;
+	ssp_call *call;
+	int pause;  /* body returns 1 each time, resumed from a timer */
+	int pauses; /* times it paused */
+	int pieces;
+	size_t total;
+	uint32_t fnv; /* FNV-1a of the body */
+	unsigned char raw[4096];
+	size_t rawlen;
+	json_t *head;
+	int heads;
+	json_t *out;
+};
+
+static void
+stream_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream_state *st = arg;
+
+	ssp_resume(st->call);
+}
+
+static void
+stream_head(const ssp_response *h, void *arg)
+{
+	struct stream_state *st = arg;
+	json_t *hdrs = json_array();
+	const char *name, *value;
+	size_t i;
+
+	for (i = 0; ssp_response_header(h, i, &name, &value) == 0; i++)
+		json_array_append_new(hdrs, json_pack("[ss]", name, value));
+	st->heads++;
+	json_decref(st->head);
+	st->head = json_pack("{s:i,s:o,s:s,s:i}", "status", ssp_response_status(h), "headers", hdrs,
+	                     "request_id", ssp_response_request_id(h), "pieces_before", st->pieces);
+}
+
+static int
+stream_body(const void *data, size_t len, void *arg)
+{
+	struct stream_state *st = arg;
+	const unsigned char *p = data;
+	size_t i;
+
+	st->pieces++;
+	st->total += len;
+	for (i = 0; i < len; i++)
+		st->fnv = (st->fnv ^ p[i]) * 16777619u;
+	for (i = 0; i < len && st->rawlen < sizeof st->raw; i++)
+		st->raw[st->rawlen++] = p[i];
+	if (!st->pause)
+		return 0;
+	st->pauses++;
+	event_base_once(st->base, -1, EV_TIMEOUT, stream_resume, st, NULL);
+	return 1;
+}
+
+static void
+stream_done(const ssp_response *resp, const ssp_error *e, void *arg)
+{
+	struct stream_state *st = arg;
+	char hex[2 * sizeof st->raw + 1];
+	size_t i;
+
+	for (i = 0; i < st->rawlen; i++)
+		sprintf(hex + 2 * i, "%02x", st->raw[i]);
+	hex[2 * st->rawlen] = '\0';
+	st->out = outcome(resp, e);
+	json_object_set_new(st->out, "head", st->head != NULL ? st->head : json_null());
+	st->head = NULL;
+	json_object_set_new(st->out, "heads", json_integer(st->heads));
+	json_object_set_new(st->out, "pieces", json_integer(st->pieces));
+	json_object_set_new(st->out, "total", json_integer((json_int_t)st->total));
+	json_object_set_new(st->out, "fnv", json_integer(st->fnv));
+	json_object_set_new(st->out, "pauses", json_integer(st->pauses));
+	json_object_set_new(st->out, "raw_hex", json_string(hex));
+	/* The kept-alive connection would keep the loop running. */
+	event_base_loopbreak(st->base);
+}
+
+/* stream METHOD URL, or rawstream PAYLOAD (ssp_invoke_stream_start());
+ * SSP_TEST_PAUSE=1 pauses after every piece. */
+static int
+cmd_stream(int raw, int argc, char **argv)
+{
+	ssp_client *c = client_new();
+	struct stream_state st;
+	ssp_loop *loop;
+	ssp_request *req;
+
+	memset(&st, 0, sizeof st);
+	st.fnv = 2166136261u;
+	st.pause = getenv("SSP_TEST_PAUSE") != NULL;
+	st.base = event_base_new();
+	loop = ssp_loop_new(c, st.base);
+	pthread_mutex_lock(&events_mu);
+	events = json_array();
+	pthread_mutex_unlock(&events_mu);
+	if (raw)
+		st.call = ssp_invoke_stream_start(loop, "POST", argv[0], strlen(argv[0]), NULL,
+		                                  stream_body, stream_done, &st);
+	else {
+		req = ssp_request_new(argv[0], argv[1]);
+		st.call = ssp_start_stream(loop, req, stream_head, stream_body, stream_done, &st);
+		ssp_request_free(req);
+	}
+	event_base_dispatch(st.base);
+	pthread_mutex_lock(&events_mu);
+	json_object_set_new(st.out, "events", events);
+	events = NULL;
+	pthread_mutex_unlock(&events_mu);
+	json_object_set_new(st.out, "inflight", json_integer(ssp_loop_inflight(loop)));
+	print(st.out);
+	ssp_loop_free(loop);
+	event_base_free(st.base);
+	ssp_client_free(c);
+	return 0;
+}
+
 /* A caller's provider that has no credentials yet, then (after a few polls
  * of a waiting call) says none is coming: the call must fail with its
  * reason then, not at the end of its budget. */
@@ -560,6 +686,10 @@ main(int argc, char **argv)
 		rc = cmd_bench(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "api") == 0)
 		rc = cmd_api();
+	else if (strcmp(argv[1], "stream") == 0 && argc == 4)
+		rc = cmd_stream(0, argc - 2, argv + 2);
+	else if (strcmp(argv[1], "rawstream") == 0 && argc == 3)
+		rc = cmd_stream(1, argc - 2, argv + 2);
 	else if (strcmp(argv[1], "gone") == 0 && argc == 3)
 		rc = cmd_gone(argc - 2, argv + 2);
 	ssp_global_cleanup();

@@ -82,6 +82,12 @@ main(void)
 	           "space, quote, backslash, control and non-ASCII bytes are \\xHH");
 	tap_ok(count_fields(line) == 10, "still ten fields without the time");
 
+	e.aborted = 1;
+	accesslog_format(&e, line, sizeof line);
+	tap_ok(count_fields(line) == 11 && strcmp(line + strlen(line) - 8, " aborted") == 0,
+	       "a response cut short gets an eleventh field, aborted");
+	e.aborted = 0;
+
 	accesslog_format(&e, line, 20);
 	tap_ok(strlen(line) < 20, "truncated to the buffer");
 

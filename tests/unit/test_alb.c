@@ -502,9 +502,44 @@ test_request_encoding_is_janssons(void)
 	}
 }
 
+/* HTTP integration responses: what a streaming function writes. */
+static void
+test_integration_response(void)
+{
+	static const char whole[] = "{\"statusCode\":201,\"headers\":{\"A\":\"1\",\"B\":\"x\"},"
+	                            "\"multiValueHeaders\":{\"B\":[\"2\",\"3\"]},"
+	                            "\"cookies\":[\"c=1\",\"d=2\"]}\0\0\0\0\0\0\0\0body\0bytes";
+	struct alb_response r;
+	char err[256];
+
+	tap_ok(alb_any_response_decode(whole, sizeof whole - 1, &r, err, sizeof err) == 0,
+	       "integration response decodes");
+	tap_ok(r.status == 201, "integration response: status");
+	tap_ok(r.body_len == 10 && memcmp(r.body, "body\0bytes", 10) == 0,
+	       "integration response: raw body after the 8 NUL bytes, NULs kept");
+	tap_is_str(kvlist_get(&r.headers, "A"), "1", "integration response: single header");
+	tap_ok(kvlist_count(&r.headers, "B") == 2, "multiValueHeaders wins over headers for B");
+	tap_ok(kvlist_count(&r.headers, "Set-Cookie") == 2, "cookies become Set-Cookie headers");
+	alb_response_free(&r);
+
+	tap_ok(alb_prelude_decode("{}", 2, &r, err, sizeof err) == 0 && r.status == 200 &&
+	           r.headers.n == 0,
+	       "an empty prelude means 200, no headers");
+	alb_response_free(&r);
+	tap_ok(alb_prelude_decode("{\"statusCode\":99}", 16, &r, err, sizeof err) == -1,
+	       "a prelude with a bad status is refused");
+	tap_ok(alb_prelude_decode("{\"cookies\":\"x\"}", 15, &r, err, sizeof err) == -1,
+	       "cookies that are not an array are refused");
+	tap_ok(alb_any_response_decode("{\"statusCode\":204}", 18, &r, err, sizeof err) == 0 &&
+	           r.status == 204,
+	       "without the NUL bytes it is an ALB response");
+	alb_response_free(&r);
+}
+
 int
 main(void)
 {
+	test_integration_response();
 	test_request_round_trip();
 	test_request_encoding_is_janssons();
 	test_response();

@@ -309,7 +309,7 @@ test_handler_refusals(void)
 	     "[\"a.test\",\"b.test\"]}}",
 	     400, "two Host headers"},
 	};
-	struct handler h = {NULL, NULL, 500, 6291456};
+	struct handler h = {NULL, NULL, 500, 6291456, 65536};
 	struct handler_result r;
 	size_t i, len;
 	char *json;
