@@ -129,8 +129,12 @@ class CacheTest(ProxyTestCase):
         # did not store the entry serve it too.
         self.assertGreaterEqual(len(hit_by), 2, "hits all served by %s" % hit_by)
         self.assertTrue(hit_by - stored_by, "no hit on another worker than %s" % stored_by)
-        # The access log says hit or miss.
-        lines = [l for l in d.log().splitlines() if " GET %s /shared " % HOST in l]
+        # The access log says hit or miss. A worker writes the line after
+        # the answer went out: wait for all 81.
+        def shared_lines():
+            return [l for l in d.log().splitlines() if " GET %s /shared " % HOST in l]
+        harness.wait_for(lambda: len(shared_lines()) >= 81, timeout=10, what="81 access-log lines")
+        lines = shared_lines()
         # ... CACHE ID: the cache status is the next to last field (accesslog.h).
         self.assertEqual(sum(1 for l in lines if l.split()[-2] == "MISS"), 1, lines[:3])
         self.assertEqual(sum(1 for l in lines if l.split()[-2] == "HIT"), 80)
