@@ -482,6 +482,17 @@ class ProxyTestCase(harness.TestCase):
         d = Daemon(self, proc, host, port, path, cfg)
         if wait:
             harness.wait_port(port, host=host, timeout=10, proc=proc)
+            if (credentials and cfg is not None and cfg.get("function_name")
+                    and "local_function" not in cfg):
+                # The credentials agent publishes a moment after the workers
+                # listen (seconds under the sanitizers on a loaded machine):
+                # a test's first request must not spend its short invoke
+                # budget on that. A test that makes the agent fail sees so in
+                # its own assertions; this only waits.
+                try:
+                    d.wait_log("AWS credentials from", timeout=10)
+                except AssertionError:
+                    pass
         return d
 
     def run_daemon(self, args, env=None, credentials=True, timeout=10):
