@@ -238,13 +238,15 @@ pstream_data(const unsigned char *p, size_t n, void *arg)
 	}
 	if (pstream_start(ps, (size_t)at.pos) != 0)
 		return 0;
-	/* What came after the separator is body. */
-	while (!full && (len = evbuffer_get_length(ps->pre)) > 0) {
+	/* What came after the separator is body: all of it goes out now
+	 * (later bytes bypass pre), and a full client buffer only asks the
+	 * producer to pause after this batch. */
+	while (evbuffer_get_length(ps->pre) > 0) {
 		struct evbuffer_iovec v;
 
 		if (evbuffer_peek(ps->pre, -1, NULL, &v, 1) < 1)
 			break;
-		full = pstream_write(ps, v.iov_base, v.iov_len);
+		full |= pstream_write(ps, v.iov_base, v.iov_len);
 		evbuffer_drain(ps->pre, v.iov_len);
 	}
 	return full;

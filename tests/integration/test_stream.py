@@ -83,6 +83,22 @@ class StreamLambda(daemon_fixture.ProxyTestCase):
         self.assertEqual(inv.event["path"], "/big")
         self.d.wait_log("GET %s /big 201 20 " % HOST)
 
+    def test_body_behind_a_long_prelude_is_sent_whole(self):
+        # A long prelude split over pieces, body in the same piece as its
+        # end, a small client buffer: every body byte arrives, in order.
+        # (pstream_data() once stopped writing the bytes queued behind the
+        # prelude when the client buffer filled; this exchange does not
+        # reproduce that interleaving reliably, see the commit.)
+        body = bytes(range(256)) * 4096
+        p = prelude(200, {"Content-Type": "application/octet-stream", "X-Big": "b" * 40000})
+        self.lam.handler = lambda inv: sl.Stream([p[:30000], p[30000:] + body[:300000],
+                                                  body[300000:]])
+        self.go(config={"limits": {"stream_buffer": "16K"}})
+        r = self.fetch(keep=True)
+        complete(self, r)
+        self.assertEqual(len(r.body), len(body))
+        self.assertEqual(r.body, body)
+
     def test_http10_client_gets_a_close_delimited_body(self):
         self.lam.handler = lambda inv: sl.Stream([prelude(200, {"Content-Type": "text/plain"}),
                                                   b"one ", b"two"])
