@@ -1304,30 +1304,6 @@ cache_response(struct cache_req *cr, struct kvlist *out, int status, const void 
 	}
 }
 
-/* cache_invalidate_response() for headers in a kvlist. */
-static void
-cache_invalidate_kvlist(struct cache_req *cr, const struct kvlist *out)
-{
-	static const char *const names[] = {"Location", "Content-Location"};
-	const char *v, *p;
-	size_t i, hl = strlen(cr->host);
-
-	cache_invalidate(cr->host, cr->target);
-	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if ((v = kvlist_get(out, names[i])) == NULL)
-			continue;
-		p = NULL;
-		if (*v == '/' && v[1] != '/')
-			p = v;
-		else if (strncasecmp(v, "http://", 7) == 0 &&
-		         strncasecmp(v + 7, cr->host, hl) == 0 &&
-		         (v[7 + hl] == '/' || v[7 + hl] == '\0'))
-			p = v[7 + hl] == '/' ? v + 7 + hl : "/";
-		if (p != NULL)
-			cache_invalidate(cr->host, p);
-	}
-}
-
 /* The response headers worth storing (not Connection, Age, Cache-Status,
  * X-Request-Id) and the response's age on arrival. */
 static double
@@ -1377,7 +1353,7 @@ cache_stream_head(struct cache_req *cr, struct kvlist *out, int status)
 		return;
 	if (cr->invalidate) {
 		if (status >= 200 && status < 400)
-			cache_invalidate_kvlist(cr, out);
+			cache_invalidate_response(cr, out);
 		return;
 	}
 	kvlist_init(&cr->s_resp);
