@@ -284,15 +284,19 @@ api_split_url(const char *url, char **host, char **path, char **query)
 	return 0;
 }
 
-/* The ALB event for r; NULL with err when the URL is unusable. */
+/* The ALB event for r; NULL with err, *kind and *status when the URL is
+ * unusable (400) or the event is larger than an invoke accepts (413). */
 static char *
-api_event(const ssp_client *c, const ssp_request *r, size_t *len, char *err, size_t errlen)
+api_event(const ssp_client *c, const ssp_request *r, size_t *len, enum ssp_error_kind *kind,
+          int *status, char *err, size_t errlen)
 {
 	struct alb_request a;
 	char *host, *path, *query, *event;
 	size_t i;
 
 	if (api_split_url(r->url, &host, &path, &query) != 0) {
+		*kind = SSP_ERR_INVALID;
+		*status = 400;
 		snprintf(err, errlen, "not an absolute http:// or https:// URL with a host");
 		return NULL;
 	}
@@ -319,6 +323,16 @@ api_event(const ssp_client *c, const ssp_request *r, size_t *len, char *err, siz
 	a.instance_id = xstrdup("");
 	event = alb_request_encode(&a, len);
 	alb_request_free(&a);
+	if (*len > SSP_MAX_PAYLOAD) {
+		free(event);
+		*kind = SSP_ERR_TOO_LARGE;
+		*status = 413;
+		snprintf(err, errlen,
+		         "request too large: the Lambda event would be %zu bytes, more than the %d "
+		         "bytes a synchronous invoke accepts",
+		         *len, SSP_MAX_PAYLOAD);
+		return NULL;
+	}
 	return event;
 }
 
@@ -453,21 +467,13 @@ api_start(ssp_loop *l, const ssp_request *req, ssp_done_fn cb, api_owned_fn owne
 	ssp_call *call = api_call_new(l, cb, owned, arg);
 	char err[256], *event;
 	size_t len = 0;
+	enum ssp_error_kind kind;
+	int status;
 
 	call->decode = 1;
-	event = api_event(l->client, req, &len, err, sizeof err);
+	event = api_event(l->client, req, &len, &kind, &status, err, sizeof err);
 	if (event == NULL) {
-		call->inv = invoke_start_failed(l->ctx, SSP_ERR_INVALID, 400, err, api_done, call);
-		return call;
-	}
-	if (len > SSP_MAX_PAYLOAD) {
-		free(event);
-		snprintf(err, sizeof err,
-		         "request too large: the Lambda event would be %zu bytes, more than the %d "
-		         "bytes a synchronous invoke accepts",
-		         len, SSP_MAX_PAYLOAD);
-		call->inv =
-		    invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_done, call);
+		call->inv = invoke_start_failed(l->ctx, kind, status, err, api_done, call);
 		return call;
 	}
 	call->inv = invoke_start(l->ctx, req->method, event, len, free, api_done, call);
@@ -657,25 +663,16 @@ ssp_start_stream(ssp_loop *l, const ssp_request *req, ssp_head_fn head, ssp_data
 	ssp_call *call = api_call_new(l, done, NULL, arg);
 	char err[256], *event;
 	size_t len = 0;
+	enum ssp_error_kind kind;
+	int status;
 
 	call->head = head;
 	call->data = body;
 	if ((call->pre = evbuffer_new()) == NULL)
 		abort();
-	event = api_event(l->client, req, &len, err, sizeof err);
+	event = api_event(l->client, req, &len, &kind, &status, err, sizeof err);
 	if (event == NULL) {
-		call->inv =
-		    invoke_start_failed(l->ctx, SSP_ERR_INVALID, 400, err, api_stream_done, call);
-		return call;
-	}
-	if (len > SSP_MAX_PAYLOAD) {
-		free(event);
-		snprintf(err, sizeof err,
-		         "request too large: the Lambda event would be %zu bytes, more than the %d "
-		         "bytes an invoke accepts",
-		         len, SSP_MAX_PAYLOAD);
-		call->inv =
-		    invoke_start_failed(l->ctx, SSP_ERR_TOO_LARGE, 413, err, api_stream_done, call);
+		call->inv = invoke_start_failed(l->ctx, kind, status, err, api_stream_done, call);
 		return call;
 	}
 	call->inv =
