@@ -122,21 +122,34 @@ def _scratch_dir(prefix):
     return d
 
 
-def proc_children(ppid):
-    """[(pid, comm)] of the live (not zombie) children of ppid."""
+def proc_stat(pid):
+    """(state, ppid, comm) of pid from /proc/PID/stat, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        return fields[0], int(fields[1]), comm
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid):
+    """Is pid a live process (not a zombie)?"""
+    st = proc_stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+def proc_children(ppid, zombies=False):
+    """[(pid, comm)] of the live (not zombie) children of ppid; with
+    zombies=True, of its zombie children."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid and fields[0] != "Z":
-            out.append((int(d), comm))
+        st = proc_stat(int(d))
+        if st is not None and st[1] == ppid and (st[0] == "Z") == zombies:
+            out.append((int(d), st[2]))
     return out
 
 

@@ -141,14 +141,7 @@ def get(host, path, extra=""):
     return "GET http://%s%s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n" % (host, path, host, extra)
 
 
-def alive(pid):
-    """Is pid a live process (not a zombie)?"""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
+alive = harness.alive
 
 
 class LocalFunctionCase(daemon_fixture.ProxyTestCase):

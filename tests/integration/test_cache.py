@@ -23,12 +23,7 @@ from daemon_fixture import ProxyTestCase
 HOST = "api.example.test"
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = harness.alive
 
 
 class Counter:

@@ -47,28 +47,11 @@ CREDS = {"refresh_ahead": 1, "retry": 0.2, "retry_cap": 0.5, "timeout": 0.5,
          "imds_attempts": 1}
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+alive = harness.alive
 
 
 def zombies_of(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st.rsplit(")", 1)[1].split()
-        if fields[0] == "Z" and int(fields[1]) == ppid:
-            out.append(int(d))
-    return out
+    return [p for p, _ in harness.proc_children(ppid, zombies=True)]
 
 
 def processes_with(text):

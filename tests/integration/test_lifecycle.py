@@ -30,12 +30,7 @@ from daemon_fixture import ProxyTestCase, merge, to_yaml
 TARGET = "http://api.example.test"
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = harness.alive
 
 
 def agents_of(pid):

@@ -23,12 +23,7 @@ TARGET = "http://api.example.test"
 WORKER_COMM = "ssp-worker"
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = harness.alive
 
 
 class ProcessTest(ProxyTestCase):
